@@ -1,0 +1,15 @@
+//! The CUCN network (METHOD.md): ResNet backbone with CBAM, RUL head, loss, optimizer, and
+//! weight import/export.
+
+pub mod backbone;
+pub mod cbam;
+pub mod error;
+pub mod head;
+pub mod loss;
+pub mod network;
+pub mod norm;
+pub mod optim;
+pub mod weights;
+
+pub use error::ModelError;
+pub use network::{Cucn, CucnConfig, Prediction, TrainOutput};

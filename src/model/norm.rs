@@ -1,0 +1,107 @@
+//! BatchNorm with PyTorch's exact semantics and torchvision's parameter names.
+//!
+//! Burn's own `BatchNorm` always has affine parameters (the RUL head needs one without) and feeds
+//! its running variance with the *biased* batch variance, while PyTorch uses the unbiased one.
+//! This module closes both differences so that running statistics match PyTorch after training.
+
+use burn::config::Config;
+use burn::module::{Module, Param, RunningState};
+use burn::tensor::{Device, Tensor};
+
+/// Configuration of [`TorchBatchNorm`].
+#[derive(Config, Debug)]
+pub struct TorchBatchNormConfig {
+    /// Number of channels (dimension 1 of the input).
+    pub num_features: usize,
+    /// Added to the variance for numerical stability.
+    #[config(default = 1e-5)]
+    pub eps: f64,
+    /// Weight of the new batch statistics in the running average (PyTorch convention).
+    #[config(default = 0.1)]
+    pub momentum: f64,
+    /// Whether the layer has a learnable scale (`weight`) and shift (`bias`).
+    #[config(default = true)]
+    pub affine: bool,
+}
+
+impl TorchBatchNormConfig {
+    /// Builds the layer with `weight = 1`, `bias = 0`, running mean 0 and running variance 1.
+    pub fn init(&self, device: &Device) -> TorchBatchNorm {
+        let n = self.num_features;
+        let affine = |value: f32| {
+            self.affine
+                .then(|| Param::from_tensor(Tensor::full([n], value, device)))
+        };
+        TorchBatchNorm {
+            weight: affine(1.0),
+            bias: affine(0.0),
+            running_mean: RunningState::new(Tensor::zeros([n], device)),
+            running_var: RunningState::new(Tensor::ones([n], device)),
+            eps: self.eps,
+            momentum: self.momentum,
+        }
+    }
+}
+
+/// Batch normalization over dimension 1, as PyTorch's `BatchNorm1d/2d`.
+///
+/// Training statistics are used when the input lives on an autodiff device (a training step),
+/// running statistics otherwise (`model.valid()`).
+#[derive(Module, Debug)]
+pub struct TorchBatchNorm {
+    /// Scale (PyTorch `weight`), absent when `affine` is false.
+    pub weight: Option<Param<Tensor<1>>>,
+    /// Shift (PyTorch `bias`), absent when `affine` is false.
+    pub bias: Option<Param<Tensor<1>>>,
+    /// Running mean.
+    pub running_mean: RunningState<Tensor<1>>,
+    /// Running (unbiased) variance.
+    pub running_var: RunningState<Tensor<1>>,
+    eps: f64,
+    momentum: f64,
+}
+
+impl TorchBatchNorm {
+    /// Normalizes `input`.
+    ///
+    /// # Shapes
+    /// - `input`: `[batch, channels, ...]`
+    /// - output: same as `input`
+    pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+        let device = input.device();
+        let channels = self.running_mean.value().dims()[0];
+        let gamma = match &self.weight {
+            Some(w) => w.val(),
+            None => Tensor::ones([channels], &device),
+        };
+        let beta = match &self.bias {
+            Some(b) => b.val(),
+            None => Tensor::zeros([channels], &device),
+        };
+        if !device.is_autodiff() {
+            let mean = self.running_mean.value().to_device(&device);
+            let var = self.running_var.value().to_device(&device);
+            return burn::tensor::module::batch_norm(input, gamma, beta, mean, var, self.eps);
+        }
+        let count = input.shape().num_elements() / channels;
+        let result = burn::tensor::module::batch_norm_train(input, gamma, beta, self.eps);
+        // PyTorch updates the running variance with the unbiased estimate n / (n - 1).
+        let unbiased = if count > 1 {
+            count as f64 / (count as f64 - 1.0)
+        } else {
+            1.0
+        };
+        let m = self.momentum;
+        let mean = self.running_mean.value_sync().to_device(&device);
+        let var = self.running_var.value_sync().to_device(&device);
+        let mean = mean.mul_scalar(1.0 - m) + result.mean.detach().mul_scalar(m);
+        let var = var.mul_scalar(1.0 - m) + result.variance.detach().mul_scalar(m * unbiased);
+        self.running_mean.update(mean.detach());
+        self.running_var.update(var.detach());
+        // Fold the update in now: Burn's `RunningState` otherwise lags one update behind in
+        // `visit` (what saving and exporting read).
+        self.running_mean.value_sync();
+        self.running_var.value_sync();
+        result.output
+    }
+}
