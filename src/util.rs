@@ -23,3 +23,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     std::fs::rename(&tmp, path)
 }
+
+/// SplitMix64's finalizer: spreads nearby inputs over the whole 64-bit range.
+pub fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A seed derived from a run seed and a path of integers (epoch, batch, purpose...), so that
+/// every random draw can be reproduced on its own, e.g. when a run resumes mid-epoch.
+pub fn derive_seed(seed: u64, path: &[u64]) -> u64 {
+    path.iter().fold(splitmix(seed), |acc, &p| splitmix(acc ^ p))
+}

@@ -58,13 +58,16 @@ impl OptimConfig {
             .with_weight_decay((self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32)))
     }
 
+    fn module_optimizer(&self, fc_group: &ParamGroup) -> ModuleOptimizer {
+        self.adam()
+            .init()
+            .with_group(fc_group.clone(), self.adam().build(), None)
+    }
+
     /// Builds the optimizer for `model` (the classifier group is `model.fc`'s parameters).
     pub fn init(&self, model: &Cucn) -> CucnOptimizer {
         let fc_group = ParamGroup::ids_from_module(model.fc.clone());
-        let optim = self
-            .adam()
-            .init()
-            .with_group(fc_group.clone(), self.adam().build(), None);
+        let optim = self.module_optimizer(&fc_group);
         CucnOptimizer {
             config: self.clone(),
             optim,
@@ -100,18 +103,21 @@ impl CucnOptimizer {
         self.epoch += 1;
     }
 
-    /// Restores the scheduler position (for resuming).
-    pub fn set_epoch(&mut self, epoch: usize) {
+    /// The Adam moments of every parameter, as burnpack bytes.
+    pub fn state_bytes(&self) -> Result<Vec<u8>, String> {
+        self.optim
+            .into_bytes()
+            .map(|b| b.to_vec())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Restores the Adam moments saved by [`state_bytes`](Self::state_bytes) and the scheduler
+    /// position. The model must have been loaded from a cucn file (parameter ids are kept).
+    pub fn restore(&mut self, bytes: Vec<u8>, epoch: usize) -> Result<(), String> {
+        let fresh = self.config.module_optimizer(&self.fc_group);
+        self.optim = fresh
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)).map_err(|e| e.to_string())?;
         self.epoch = epoch;
-    }
-
-    /// The wrapped Burn optimizer (for saving and loading its state).
-    pub fn inner(&self) -> &ModuleOptimizer {
-        &self.optim
-    }
-
-    /// Replaces the wrapped optimizer's state (after loading it from a checkpoint).
-    pub fn set_inner(&mut self, optim: ModuleOptimizer) {
-        self.optim = optim;
+        Ok(())
     }
 }
