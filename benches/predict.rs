@@ -20,7 +20,10 @@ use cucn::predict::detect::detect_faces;
 use cucn::predict::{DetectOptions, PredictOptions, Predictor};
 use image::{Rgb, RgbImage};
 
-const PHOTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/photos/astronaut.jpg");
+const PHOTO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/photos/astronaut.jpg"
+);
 
 fn main() {
     let crops: usize = std::env::var("CUCN_BENCH_CROPS")
@@ -51,11 +54,13 @@ fn main() {
     let files = cucn::predict::inputs::collect_inputs(&[faces_dir]).files;
     let files: Vec<PathBuf> = files.into_iter().map(|f| f.path).collect();
     for batch in [32, 64] {
-        let predictor = Predictor::load(&model_path).expect("load").with_options(PredictOptions {
-            detect: None,
-            batch,
-            ..PredictOptions::default()
-        });
+        let predictor = Predictor::load(&model_path)
+            .expect("load")
+            .with_options(PredictOptions {
+                detect: None,
+                batch,
+                ..PredictOptions::default()
+            });
         predictor.predict_files(&files[..batch.min(files.len())], |_| {}); // warm-up
         let start = Instant::now();
         let mut done = 0;
@@ -69,7 +74,8 @@ fn main() {
     }
 
     let portrait = image::open(PHOTO).expect("test photo").into_rgb8();
-    let portrait = image::imageops::resize(&portrait, 480, 480, image::imageops::FilterType::Triangle);
+    let portrait =
+        image::imageops::resize(&portrait, 480, 480, image::imageops::FilterType::Triangle);
     let mut photo = RgbImage::from_pixel(640, 480, Rgb([90, 90, 90]));
     image::imageops::replace(&mut photo, &portrait, 80, 0);
     let predictor = Predictor::load(&model_path).expect("load");

@@ -75,7 +75,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=1024)
     parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads of the main process (1 is fastest on small machines: "
+                             "with more, batch collation contends with the workers)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     rng = np.random.default_rng(1)
     with tempfile.TemporaryDirectory() as tmp:
         paths = []

@@ -31,7 +31,7 @@ pub enum AblateError {
 pub fn run_report(run: &Path, device: &Device) -> Result<Report, RunEvalError> {
     let path = run.join("report").join("report.json");
     if path.is_file() {
-        return Ok(Report::load(&path).map_err(RunEvalError::Eval)?);
+        return Report::load(&path).map_err(RunEvalError::Eval);
     }
     Ok(evaluate_run(run, None, None, device)?.report)
 }
@@ -42,7 +42,9 @@ pub fn compare_row(run: &Path, device: &Device) -> Result<CompareRow, RunEvalErr
     let dataset = match (&config.data.format, &config.data.path) {
         (Some(f), Some(p)) => format!(
             "{f} ({})",
-            p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
         ),
         _ => "unknown".into(),
     };
@@ -57,7 +59,11 @@ pub fn compare_row(run: &Path, device: &Device) -> Result<CompareRow, RunEvalErr
 }
 
 /// Writes `comparison.md` and `per_class.png` for `runs` into `out`; returns the rows.
-pub fn compare(runs: &[PathBuf], out: &Path, device: &Device) -> Result<Vec<CompareRow>, RunEvalError> {
+pub fn compare(
+    runs: &[PathBuf],
+    out: &Path,
+    device: &Device,
+) -> Result<Vec<CompareRow>, RunEvalError> {
     let rows = runs
         .iter()
         .map(|r| compare_row(r, device))
@@ -96,7 +102,11 @@ pub fn ablate(
         let mut config = base.clone();
         config.model.depth = depth;
         config.model.cbam = cbam;
-        config.train.class_weights = if weighted { weights.clone() } else { ClassWeights::None };
+        config.train.class_weights = if weighted {
+            weights.clone()
+        } else {
+            ClassWeights::None
+        };
         let dir = out.join(name);
         progress(&format!("training {name} in {}", dir.display()));
         let options = TrainOptions {

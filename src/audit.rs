@@ -63,14 +63,21 @@ pub struct AuditSummary {
 fn read_clean_labels(path: &Path) -> Result<HashMap<String, usize>, RunEvalError> {
     let text = std::fs::read_to_string(path).map_err(|e| data::DataError::io(path, e))?;
     let mut map = HashMap::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let mut parts = line.split_whitespace();
         let parsed = match (parts.next(), parts.next().map(str::parse::<usize>)) {
             (Some(name), Some(Ok(label))) if (1..=7).contains(&label) => Some((name, label - 1)),
             _ => None,
         };
         let (name, label) = parsed.ok_or_else(|| {
-            data::DataError::invalid(path, format!("line {}: expected 'name label' with label 1..7", i + 1))
+            data::DataError::invalid(
+                path,
+                format!("line {}: expected 'name label' with label 1..7", i + 1),
+            )
         })?;
         map.insert(name.to_string(), label);
     }
@@ -123,7 +130,9 @@ pub fn audit(req: &AuditRequest, device: &Device) -> Result<AuditSummary, RunEva
     let top: Vec<_> = ranking.iter().take(req.top).cloned().collect();
     let images = top
         .iter()
-        .map(|r| data::decode::source_rgb(&samples[r.index].source, data::decode::DEFAULT_MAX_PIXELS))
+        .map(|r| {
+            data::decode::source_rgb(&samples[r.index].source, data::decode::DEFAULT_MAX_PIXELS)
+        })
         .collect::<Result<Vec<_>, String>>()
         .map_err(|e| data::DataError::invalid(&req.data, e))?;
     let png = audit_contact_sheet(&audited, &top, &images, names)?;
@@ -140,22 +149,40 @@ pub fn audit(req: &AuditRequest, device: &Device) -> Result<AuditSummary, RunEva
         None => None,
         Some(GroundTruth::SynthMeta(p)) => {
             let flips = read_synth_meta_flips(p)?;
-            Some((p.display().to_string(), samples.iter().map(|s| flips.get(&s.name).copied().unwrap_or(false)).collect()))
+            Some((
+                p.display().to_string(),
+                samples
+                    .iter()
+                    .map(|s| flips.get(&s.name).copied().unwrap_or(false))
+                    .collect(),
+            ))
         }
         Some(GroundTruth::CleanLabels(p)) => {
             let clean = read_clean_labels(p)?;
-            Some((p.display().to_string(), samples.iter().map(|s| clean.get(&s.name).is_some_and(|&c| c != s.label)).collect()))
+            Some((
+                p.display().to_string(),
+                samples
+                    .iter()
+                    .map(|s| clean.get(&s.name).is_some_and(|&c| c != s.label))
+                    .collect(),
+            ))
         }
     };
     let (ground_truth, flipped_count, detection) = match flipped {
         None => (None, None, None),
         Some((source, flags)) => {
             let count = flags.iter().filter(|&&f| f).count();
-            let ks: Vec<usize> = [50, 100, 500, count].into_iter().filter(|&k| k > 0 && k <= samples.len()).collect();
+            let ks: Vec<usize> = [50, 100, 500, count]
+                .into_iter()
+                .filter(|&k| k > 0 && k <= samples.len())
+                .collect();
             let report = detection_report(&audited, &ranking, &flags, &ks)?;
             let json = serde_json::to_string_pretty(&report).expect("report serializes");
             crate::eval::write_output(&req.out.join("audit_detection.json"), json.as_bytes())?;
-            crate::eval::write_output(&req.out.join("audit_detection.md"), report.to_markdown().as_bytes())?;
+            crate::eval::write_output(
+                &req.out.join("audit_detection.md"),
+                report.to_markdown().as_bytes(),
+            )?;
             (Some(source), Some(count), Some(report))
         }
     };

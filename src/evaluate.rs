@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use crate::data::{self, DataError, DatasetFormat, Split};
-use crate::eval::report::{Report, evaluate, write_report};
 use crate::eval::EvalError;
+use crate::eval::report::{Report, evaluate, write_report};
 use crate::infer;
 use crate::model::ModelError;
 use crate::model::weights::load_model;
@@ -74,8 +74,15 @@ pub fn evaluate_run(
     let (format, root) = match data {
         Some(d) => (d.format, d.path.clone()),
         None => (
-            config.data.format.ok_or_else(|| RunEvalError::Usage("the run has no data format".into()))?,
-            config.data.path.clone().ok_or_else(|| RunEvalError::Usage("the run has no data path".into()))?,
+            config
+                .data
+                .format
+                .ok_or_else(|| RunEvalError::Usage("the run has no data format".into()))?,
+            config
+                .data
+                .path
+                .clone()
+                .ok_or_else(|| RunEvalError::Usage("the run has no data path".into()))?,
         ),
     };
     let mut options = config.load_options();
@@ -108,8 +115,15 @@ pub fn evaluate_run(
         &mut |_| {},
     )?;
     let names = dataset.class_names();
-    let report = evaluate(&outputs.labels, &outputs.probabilities, Some(&outputs.uncertainty), names)?;
-    let dir = out.map(Path::to_path_buf).unwrap_or_else(|| run.join("report"));
+    let report = evaluate(
+        &outputs.labels,
+        &outputs.probabilities,
+        Some(&outputs.uncertainty),
+        names,
+    )?;
+    let dir = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| run.join("report"));
     let title = run
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -36,7 +36,9 @@ pub fn argmax(values: &[f32]) -> usize {
     values
         .iter()
         .enumerate()
-        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) })
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
+            if v > bv { (i, v) } else { (bi, bv) }
+        })
         .0
 }
 
@@ -57,17 +59,31 @@ pub fn run(
     progress: &mut dyn FnMut(usize),
 ) -> Result<Outputs, DataError> {
     let order: Vec<usize> = (0..samples.len()).collect();
-    let loader = BatchLoader::new(samples, order, LoaderConfig::new(batch, size as u32, workers));
+    let loader = BatchLoader::new(
+        samples,
+        order,
+        LoaderConfig::new(batch, size as u32, workers),
+    );
     let mut out = Outputs::default();
     for b in loader {
         let b = b?;
         let n = b.labels.len();
         let pred = model.predict(batch_tensor(b.images, n, size, device));
         out.num_classes = pred.probabilities.dims()[1];
-        out.probabilities
-            .extend(pred.probabilities.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32"));
-        out.uncertainty
-            .extend(pred.uncertainty.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32"));
+        out.probabilities.extend(
+            pred.probabilities
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .expect("f32"),
+        );
+        out.uncertainty.extend(
+            pred.uncertainty
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .expect("f32"),
+        );
         out.labels.extend(b.labels);
         progress(out.labels.len());
     }

@@ -30,6 +30,7 @@
 
 pub mod ablate;
 pub mod audit;
+pub mod bench;
 pub mod classes;
 pub mod eval;
 pub mod util;

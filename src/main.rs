@@ -46,15 +46,18 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Training stops at a safe point on the first Ctrl-C (a second one exits at once); other
+    // commands keep the default behaviour of exiting at once.
     let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = interrupt.clone();
-    // The first Ctrl-C asks long jobs to stop at a safe point; a second one exits at once.
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupt: stopping after the current batch (Ctrl-C again to quit now)");
-    });
+    if matches!(cli.command, Command::Train(_) | Command::Demo(_)) {
+        let flag = interrupt.clone();
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupt: stopping after the current batch (Ctrl-C again to quit now)");
+        });
+    }
     let result = match &cli.command {
         Command::Demo(args) => cli::demo::run(args, interrupt.clone()).map(|()| ExitCode::SUCCESS),
         Command::Eval(args) => cli::eval::run(args).map(|()| ExitCode::SUCCESS),

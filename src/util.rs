@@ -35,5 +35,15 @@ pub fn splitmix(x: u64) -> u64 {
 /// A seed derived from a run seed and a path of integers (epoch, batch, purpose...), so that
 /// every random draw can be reproduced on its own, e.g. when a run resumes mid-epoch.
 pub fn derive_seed(seed: u64, path: &[u64]) -> u64 {
-    path.iter().fold(splitmix(seed), |acc, &p| splitmix(acc ^ p))
+    path.iter()
+        .fold(splitmix(seed), |acc, &p| splitmix(acc ^ p))
+}
+
+/// One CSV field, quoted (RFC 4180) when it holds a comma, quote or line break.
+pub fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
 }

@@ -60,9 +60,8 @@ fn load_narrow(fx: &HashMap<String, Named>, device: &Device) -> Cucn {
     let views: Vec<(String, safetensors::tensor::TensorView)> = owned
         .iter()
         .map(|(n, b, s)| {
-            let view =
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                    .unwrap();
+            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                .unwrap();
             (n.clone(), view)
         })
         .collect();
@@ -74,7 +73,15 @@ fn load_narrow(fx: &HashMap<String, Named>, device: &Device) -> Cucn {
     model
 }
 
-fn batch(fx: &HashMap<String, Named>, device: &Device) -> (Tensor<4>, Tensor<1, burn::tensor::Int>, Tensor<1, burn::tensor::Int>, Tensor<1>) {
+fn batch(
+    fx: &HashMap<String, Named>,
+    device: &Device,
+) -> (
+    Tensor<4>,
+    Tensor<1, burn::tensor::Int>,
+    Tensor<1, burn::tensor::Int>,
+    Tensor<1>,
+) {
     (
         fx["x"].tensor::<4>(device),
         fx["targets"].int_tensor(device),
@@ -102,10 +109,34 @@ fn narrow_training_step_matches_pytorch() {
     let (x, y, perm, w) = batch(&fx, &device);
 
     let out = model.forward_train(x, y, Some(perm), w);
-    let e_logits = assert_close("logits", &values(out.logits.clone()), &fx["out.logits"].values, FORWARD_REL_TOL, 0.0);
-    let e_u = assert_close("u", &values(out.uncertainty.clone()), &fx["out.u"].values, FORWARD_REL_TOL, 0.0);
-    let e_mixed = assert_close("mixed", &values(out.embedding.clone()), &fx["out.mixed"].values, FORWARD_REL_TOL, 0.0);
-    let e_loss = assert_close("loss", &values(out.loss.clone()), &fx["out.loss"].values, FORWARD_REL_TOL, 0.0);
+    let e_logits = assert_close(
+        "logits",
+        &values(out.logits.clone()),
+        &fx["out.logits"].values,
+        FORWARD_REL_TOL,
+        0.0,
+    );
+    let e_u = assert_close(
+        "u",
+        &values(out.uncertainty.clone()),
+        &fx["out.u"].values,
+        FORWARD_REL_TOL,
+        0.0,
+    );
+    let e_mixed = assert_close(
+        "mixed",
+        &values(out.embedding.clone()),
+        &fx["out.mixed"].values,
+        FORWARD_REL_TOL,
+        0.0,
+    );
+    let e_loss = assert_close(
+        "loss",
+        &values(out.loss.clone()),
+        &fx["out.loss"].values,
+        FORWARD_REL_TOL,
+        0.0,
+    );
 
     let grads = GradientsParams::from_grads(out.loss.backward(), &model);
     let largest = fx
@@ -129,17 +160,33 @@ fn narrow_training_step_matches_pytorch() {
             GRAD_REL_TOL
         };
         let tol = plain.max(CONDITIONING_FACTOR * own);
-        let err = assert_close(&format!("grad {}", t.torch_name), &got, &want.values, tol, largest * GRAD_FLOOR_FRACTION);
+        let err = assert_close(
+            &format!("grad {}", t.torch_name),
+            &got,
+            &want.values,
+            tol,
+            largest * GRAD_FLOOR_FRACTION,
+        );
         worst = worst.max(err);
         compared += 1;
     }
     let torch_grads = fx.keys().filter(|k| k.starts_with("grad.")).count();
-    assert_eq!(compared, torch_grads, "every PyTorch gradient has a Burn twin");
-    println!("max relative error: logits {e_logits:.2e}, u {e_u:.2e}, mixed {e_mixed:.2e}, loss {e_loss:.2e}, gradients {worst:.2e}");
+    assert_eq!(
+        compared, torch_grads,
+        "every PyTorch gradient has a Burn twin"
+    );
+    println!(
+        "max relative error: logits {e_logits:.2e}, u {e_u:.2e}, mixed {e_mixed:.2e}, loss {e_loss:.2e}, gradients {worst:.2e}"
+    );
 }
 
 /// Registers the fixture's gradients (`prefix` = "grad." or "grad2.") under the model's ids.
-fn torch_grads(fx: &HashMap<String, Named>, model: &Cucn, prefix: &str, device: &Device) -> GradientsParams {
+fn torch_grads(
+    fx: &HashMap<String, Named>,
+    model: &Cucn,
+    prefix: &str,
+    device: &Device,
+) -> GradientsParams {
     let mut grads = GradientsParams::new();
     for t in model_tensors(model) {
         let Some(g) = fx.get(&format!("{prefix}{}", t.torch_name)) else {
@@ -177,13 +224,33 @@ fn two_adam_steps_with_groups_match_pytorch() {
     let mut worst = 0.0f64;
     for t in model_tensors(&model) {
         let want = &fx[&format!("after.{}", t.torch_name)];
-        worst = worst.max(assert_close(&format!("after {}", t.torch_name), &t.values, &want.values, ADAM_REL_TOL, 0.0));
+        worst = worst.max(assert_close(
+            &format!("after {}", t.torch_name),
+            &t.values,
+            &want.values,
+            ADAM_REL_TOL,
+            0.0,
+        ));
     }
     let eval = model.valid();
     let pred = eval.predict(fx["x"].tensor::<4>(&base));
-    let e_logits = assert_close("eval logits", &values(pred.logits), &fx["eval.logits"].values, FORWARD_REL_TOL, 0.0);
-    let e_u = assert_close("eval u", &values(pred.uncertainty), &fx["eval.u"].values, FORWARD_REL_TOL, 0.0);
-    println!("max relative error: parameters and buffers after 2 Adam steps {worst:.2e}, eval logits {e_logits:.2e}, eval u {e_u:.2e}");
+    let e_logits = assert_close(
+        "eval logits",
+        &values(pred.logits),
+        &fx["eval.logits"].values,
+        FORWARD_REL_TOL,
+        0.0,
+    );
+    let e_u = assert_close(
+        "eval u",
+        &values(pred.uncertainty),
+        &fx["eval.u"].values,
+        FORWARD_REL_TOL,
+        0.0,
+    );
+    println!(
+        "max relative error: parameters and buffers after 2 Adam steps {worst:.2e}, eval logits {e_logits:.2e}, eval u {e_u:.2e}"
+    );
 }
 
 /// The fixture script's `formula_value`.
@@ -213,7 +280,9 @@ fn full_resnet18_cbam_eval_matches_pytorch() {
         .map(|t| {
             let numel: usize = t.shape.iter().product();
             let bytes = (0..numel)
-                .flat_map(|i| (formula_value(&t.torch_name, i, numel, &t.shape) as f32).to_le_bytes())
+                .flat_map(|i| {
+                    (formula_value(&t.torch_name, i, numel, &t.shape) as f32).to_le_bytes()
+                })
                 .collect();
             (t.torch_name.clone(), bytes, t.shape.clone())
         })
@@ -221,7 +290,11 @@ fn full_resnet18_cbam_eval_matches_pytorch() {
     let views: Vec<_> = owned
         .iter()
         .map(|(n, b, s)| {
-            (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap())
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .unwrap(),
+            )
         })
         .collect();
     let dir = tempfile::tempdir().unwrap();
@@ -230,8 +303,20 @@ fn full_resnet18_cbam_eval_matches_pytorch() {
     let (model, report) = import_safetensors(model, &path).unwrap();
     assert!(report.missing.is_empty() && report.unused.is_empty());
     let pred = model.predict(fx["x"].tensor::<4>(&device));
-    let e_logits = assert_close("logits", &values(pred.logits), &fx["logits"].values, FORWARD_REL_TOL, 0.0);
-    let e_u = assert_close("u", &values(pred.uncertainty), &fx["u"].values, FORWARD_REL_TOL, 0.0);
+    let e_logits = assert_close(
+        "logits",
+        &values(pred.logits),
+        &fx["logits"].values,
+        FORWARD_REL_TOL,
+        0.0,
+    );
+    let e_u = assert_close(
+        "u",
+        &values(pred.uncertainty),
+        &fx["u"].values,
+        FORWARD_REL_TOL,
+        0.0,
+    );
     println!("full ResNet-18+CBAM 64 px: max relative error logits {e_logits:.2e}, u {e_u:.2e}");
 }
 
@@ -240,11 +325,55 @@ fn weighted_cross_entropy_has_pytorch_weight_semantics() {
     // Hand-computed: logits 0 everywhere => -log softmax = ln 3 for every sample, so the weighted
     // mean is ln 3 whatever the weights; with one confident correct sample it moves toward it.
     let device = Device::default();
-    let logits = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 0.0, 0.0, 10.0, 0.0, 0.0], [2, 3]), &device);
+    let logits = Tensor::<2>::from_data(
+        TensorData::new(vec![0.0f32, 0.0, 0.0, 10.0, 0.0, 0.0], [2, 3]),
+        &device,
+    );
     let targets = Tensor::from_data(TensorData::new(vec![1i64, 0], [2]), &device);
     let weights = Tensor::<1>::from_data(TensorData::new(vec![3.0f32, 1.0, 1.0], [3]), &device);
-    let loss = values(cucn::model::loss::weighted_cross_entropy(logits, targets, weights))[0];
+    let loss = values(cucn::model::loss::weighted_cross_entropy(
+        logits, targets, weights,
+    ))[0];
     let nll_confident = -(10.0f64 - (10.0f64.exp() + 2.0).ln());
     let want = (1.0 * 3.0f64.ln() + 3.0 * nll_confident) / (1.0 + 3.0);
     assert!((loss - want).abs() < 1e-6, "{loss} vs {want}");
+}
+
+#[test]
+fn every_depth_and_input_size_builds_and_runs() {
+    let device = Device::default();
+    for (depth, size, side, channels) in [
+        (18, 112, 4, 512),
+        (18, 224, 7, 512),
+        (34, 64, 2, 512),
+        (50, 64, 2, 2048),
+    ] {
+        let config = CucnConfig::new().with_depth(depth).with_input_size(size);
+        assert_eq!(config.feature_side(), side, "ResNet-{depth} at {size} px");
+        assert_eq!(config.feature_channels().unwrap(), channels);
+        let model = config.init(&device).unwrap();
+        let x = Tensor::<4>::zeros([1, 3, size, size], &device);
+        assert_eq!(model.features(x.clone()).dims(), [1, channels, side, side]);
+        let pred = model.predict(x);
+        assert_eq!(pred.probabilities.dims(), [1, 7]);
+        let total: f64 = values(pred.probabilities).iter().sum();
+        assert!((total - 1.0).abs() < 1e-5);
+    }
+    assert!(CucnConfig::new().with_depth(101).init(&device).is_err());
+    assert!(CucnConfig::new().with_input_size(16).init(&device).is_err());
+}
+
+#[test]
+fn learning_rates_decay_exponentially_per_epoch() {
+    let model = narrow_config().init(&Device::default()).unwrap();
+    let mut optim = OptimConfig::new()
+        .with_lr(1e-4)
+        .with_fc_lr(5e-4)
+        .with_gamma(0.9)
+        .init(&model);
+    assert_eq!(optim.learning_rates(), (1e-4, 5e-4));
+    optim.end_epoch();
+    optim.end_epoch();
+    let (lr, fc) = optim.learning_rates();
+    assert!((lr - 1e-4 * 0.81).abs() < 1e-15 && (fc - 5e-4 * 0.81).abs() < 1e-15);
 }

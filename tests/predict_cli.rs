@@ -13,7 +13,10 @@ use cucn::model::CucnConfig;
 use cucn::model::weights::save_model;
 use serde_json::Value;
 
-const PHOTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/photos/astronaut.jpg");
+const PHOTO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/photos/astronaut.jpg"
+);
 const CROP_SIZE: u32 = 64;
 
 fn tiny_model(dir: &Path) -> PathBuf {
@@ -41,7 +44,7 @@ fn synthetic_crops(dir: &Path, n: usize) -> PathBuf {
 }
 
 fn cucn(args: &[&str]) -> Output {
-    Command::new("/work/main/target/release/predict_cli_check") // TEMP
+    Command::new(env!("CARGO_BIN_EXE_cucn"))
         .arg("predict")
         .args(args)
         .output()
@@ -68,9 +71,17 @@ fn s(p: &Path) -> &str {
 /// Checks one face object against CLI.md: box inside the image, a probability per class summing
 /// to 1, the label the most probable class, u > 0.
 fn check_face(face: &Value, width: u64, height: u64) {
-    let b: Vec<u64> = face["box"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let b: Vec<u64> = face["box"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
     assert_eq!(b.len(), 4);
-    assert!(b[2] > 0 && b[3] > 0 && b[0] + b[2] <= width && b[1] + b[3] <= height, "box {b:?}");
+    assert!(
+        b[2] > 0 && b[3] > 0 && b[0] + b[2] <= width && b[1] + b[3] <= height,
+        "box {b:?}"
+    );
     let probabilities = face["probabilities"].as_object().unwrap();
     let mut names: Vec<&str> = probabilities.keys().map(String::as_str).collect();
     let mut expected = class_names(7).to_vec();
@@ -93,7 +104,16 @@ fn crops_are_classified_whole_with_a_distribution_each() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path());
     let crops = synthetic_crops(dir.path(), 40);
-    let args = ["--model", s(&model), "--no-detect", "--format", "json", "--batch", "16", s(&crops)];
+    let args = [
+        "--model",
+        s(&model),
+        "--no-detect",
+        "--format",
+        "json",
+        "--batch",
+        "16",
+        s(&crops),
+    ];
     let out = cucn(&args);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let files = json(&out);
@@ -103,15 +123,29 @@ fn crops_are_classified_whole_with_a_distribution_each() {
         assert!(file["path"].as_str().unwrap().ends_with("_aligned.jpg"));
         let faces = file["faces"].as_array().unwrap();
         assert_eq!(faces.len(), 1, "a crop is one face");
-        assert_eq!(faces[0]["box"], serde_json::json!([0, 0, CROP_SIZE, CROP_SIZE]));
+        assert_eq!(
+            faces[0]["box"],
+            serde_json::json!([0, 0, CROP_SIZE, CROP_SIZE])
+        );
         check_face(&faces[0], u64::from(CROP_SIZE), u64::from(CROP_SIZE));
     }
     // Batching does not change the numbers, and the order follows the sorted file names.
-    let again = cucn(&["--model", s(&model), "--no-detect", "--json", "--batch", "7", s(&crops)]);
+    let again = cucn(&[
+        "--model",
+        s(&model),
+        "--no-detect",
+        "--json",
+        "--batch",
+        "7",
+        s(&crops),
+    ]);
     assert_eq!(json(&again).len(), 40);
     for (a, b) in files.iter().zip(json(&again)) {
         assert_eq!(a["path"], b["path"]);
-        let (pa, pb) = (&a["faces"][0]["probabilities"], &b["faces"][0]["probabilities"]);
+        let (pa, pb) = (
+            &a["faces"][0]["probabilities"],
+            &b["faces"][0]["probabilities"],
+        );
         for name in class_names(7) {
             let d = pa[name].as_f64().unwrap() - pb[name].as_f64().unwrap();
             assert!(d.abs() < 1e-5, "{name} differs between batch sizes by {d}");
@@ -124,7 +158,14 @@ fn the_face_in_a_real_photo_is_found_and_annotated() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path());
     let annotated = dir.path().join("annotated");
-    let out = cucn(&["--model", s(&model), "--json", "--annotate", s(&annotated), PHOTO]);
+    let out = cucn(&[
+        "--model",
+        s(&model),
+        "--json",
+        "--annotate",
+        s(&annotated),
+        PHOTO,
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let files = json(&out);
     assert_eq!(files.len(), 1);
@@ -132,19 +173,32 @@ fn the_face_in_a_real_photo_is_found_and_annotated() {
     assert_eq!(faces.len(), 1, "one face in the portrait: {faces:?}");
     check_face(&faces[0], 384, 384);
     // The astronaut's face is around (168, 87) and about 70 px wide in the 384 px photo.
-    let b: Vec<f64> = faces[0]["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let b: Vec<f64> = faces[0]["box"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
     let (cx, cy) = (b[0] + b[2] / 2.0, b[1] + b[3] / 2.0);
-    assert!((cx - 168.0).abs() < 15.0 && (cy - 87.0).abs() < 15.0, "box {b:?}");
+    assert!(
+        (cx - 168.0).abs() < 15.0 && (cy - 87.0).abs() < 15.0,
+        "box {b:?}"
+    );
     assert!((45.0..110.0).contains(&b[2]), "box {b:?}");
 
-    let copy = image::open(annotated.join("astronaut.jpg")).unwrap().into_rgb8();
+    let copy = image::open(annotated.join("astronaut.jpg"))
+        .unwrap()
+        .into_rgb8();
     let original = image::open(PHOTO).unwrap().into_rgb8();
     assert_eq!(copy.dimensions(), original.dimensions());
     // The left edge of the box is drawn; far from it the picture is unchanged (up to JPEG).
     let (x, y) = (b[0] as u32, (b[1] + b[3] / 2.0) as u32);
     let diff = |px: u32, py: u32| {
         let (a, o) = (copy.get_pixel(px, py).0, original.get_pixel(px, py).0);
-        (0..3).map(|c| i32::from(a[c]).abs_diff(i32::from(o[c]))).max().unwrap()
+        (0..3)
+            .map(|c| i32::from(a[c]).abs_diff(i32::from(o[c])))
+            .max()
+            .unwrap()
     };
     assert!(diff(x, y) > 40, "box edge drawn");
     assert!(diff(20, 370) < 30, "corner unchanged");
@@ -155,7 +209,9 @@ fn an_image_without_a_face_is_a_result_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path());
     let blank = dir.path().join("blank.png");
-    image::RgbImage::from_pixel(320, 240, image::Rgb([200, 200, 200])).save(&blank).unwrap();
+    image::RgbImage::from_pixel(320, 240, image::Rgb([200, 200, 200]))
+        .save(&blank)
+        .unwrap();
     let out = cucn(&["--model", s(&model), "--json", s(&blank), PHOTO]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let files = json(&out);
@@ -180,18 +236,31 @@ fn bad_files_are_reported_and_the_rest_go_on() {
     std::fs::write(inputs.join("d_text.png"), b"not a picture at all").unwrap();
     let missing = dir.path().join("missing.jpg");
     let out = cucn(&["--model", s(&model), "--json", s(&inputs), s(&missing)]);
-    assert_eq!(out.status.code(), Some(3), "partial success: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "partial success: {}",
+        stderr(&out)
+    );
     let files = json(&out);
     assert_eq!(files.len(), 5);
     assert!(files[0]["error"].is_null());
     assert_eq!(files[0]["faces"].as_array().unwrap().len(), 1);
-    let errors: Vec<&str> = files[1..].iter().map(|f| f["error"].as_str().unwrap()).collect();
+    let errors: Vec<&str> = files[1..]
+        .iter()
+        .map(|f| f["error"].as_str().unwrap())
+        .collect();
     assert!(errors[0].contains("empty"), "{}", errors[0]);
     assert!(errors[1].contains("truncated"), "{}", errors[1]);
     assert!(errors[2].contains("not a JPEG or PNG"), "{}", errors[2]);
     assert!(errors[3].contains("not found"), "{}", errors[3]);
     let err = stderr(&out);
-    for name in ["b_empty.jpg", "c_truncated.jpg", "d_text.png", "missing.jpg"] {
+    for name in [
+        "b_empty.jpg",
+        "c_truncated.jpg",
+        "d_text.png",
+        "missing.jpg",
+    ] {
         assert!(err.contains(name), "stderr names {name}: {err}");
     }
 
@@ -206,7 +275,10 @@ fn a_file_that_is_not_a_cucn_model_is_a_clear_error() {
     let out = cucn(&["--model", PHOTO, PHOTO]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("not a cucn model") && err.contains("astronaut.jpg"), "{err}");
+    assert!(
+        err.contains("not a cucn model") && err.contains("astronaut.jpg"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty());
 
     let missing = dir.path().join("nothing.bpk");
@@ -221,11 +293,21 @@ fn csv_table_and_out_file() {
     let model = tiny_model(dir.path());
     let crops = synthetic_crops(dir.path(), 5);
 
-    let out = cucn(&["--model", s(&model), "--no-detect", "--format", "csv", s(&crops)]);
+    let out = cucn(&[
+        "--model",
+        s(&model),
+        "--no-detect",
+        "--format",
+        "csv",
+        s(&crops),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    let header = format!("path,error,face,x,y,w,h,label,uncertainty,{}", class_names(7).join(","));
+    let header = format!(
+        "path,error,face,x,y,w,h,label,uncertainty,{}",
+        class_names(7).join(",")
+    );
     assert_eq!(lines[0], header);
     assert_eq!(lines.len(), 6);
     for line in &lines[1..] {
@@ -236,7 +318,14 @@ fn csv_table_and_out_file() {
         assert!((total - 1.0).abs() < 1e-4);
     }
 
-    let out = cucn(&["--model", s(&model), "--no-detect", "--top-k", "2", s(&crops)]);
+    let out = cucn(&[
+        "--model",
+        s(&model),
+        "--no-detect",
+        "--top-k",
+        "2",
+        s(&crops),
+    ]);
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.lines().next().unwrap().ends_with("top-2"));
     for line in table.lines().skip(1) {
@@ -244,7 +333,15 @@ fn csv_table_and_out_file() {
     }
 
     let file = dir.path().join("results/predictions.json");
-    let out = cucn(&["--model", s(&model), "--no-detect", "--json", "--out", s(&file), s(&crops)]);
+    let out = cucn(&[
+        "--model",
+        s(&model),
+        "--no-detect",
+        "--json",
+        "--out",
+        s(&file),
+        s(&crops),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
     let saved: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();

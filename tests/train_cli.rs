@@ -30,8 +30,18 @@ fn text(out: &Output) -> String {
 fn tiny_data(dir: &Path) -> PathBuf {
     let data = dir.join("data");
     let out = cucn(&[
-        "synth", "--out", data.to_str().unwrap(), "--train", "96", "--test", "48", "--size", "32",
-        "--seed", "5", "-q",
+        "synth",
+        "--out",
+        data.to_str().unwrap(),
+        "--train",
+        "96",
+        "--test",
+        "48",
+        "--size",
+        "32",
+        "--seed",
+        "5",
+        "-q",
     ]);
     assert!(out.status.success(), "synth failed: {}", text(&out));
     data
@@ -74,30 +84,56 @@ fn train_writes_the_run_directory_and_resumes_exactly() {
     let full = tmp.path().join("full");
     let out = cucn(&train_args(data, full.to_str().unwrap(), "2"));
     assert!(out.status.success(), "{}", text(&out));
-    for f in ["config.toml", "class_weights.json", "metrics.jsonl", "metrics.csv"] {
+    for f in [
+        "config.toml",
+        "class_weights.json",
+        "metrics.jsonl",
+        "metrics.csv",
+    ] {
         assert!(full.join(f).is_file(), "{f} missing");
     }
     for c in ["last", "best"] {
         for f in ["model.bpk", "optimizer.bpk", "state.json"] {
-            assert!(full.join("checkpoints").join(c).join(f).is_file(), "{c}/{f} missing");
+            assert!(
+                full.join("checkpoints").join(c).join(f).is_file(),
+                "{c}/{f} missing"
+            );
         }
     }
     let csv = std::fs::read_to_string(full.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3, "header + 2 epochs");
     assert!(csv.lines().next().unwrap().contains("test_accuracy_fear"));
     let config = std::fs::read_to_string(full.join("config.toml")).unwrap();
-    assert!(config.contains("epochs = 2") && config.contains("format = \"rafdb\""), "{config}");
+    assert!(
+        config.contains("epochs = 2") && config.contains("format = \"rafdb\""),
+        "{config}"
+    );
 
     // One epoch, then resume to two: the same numbers as the uninterrupted run.
     let split = tmp.path().join("split");
     let out = cucn(&train_args(data, split.to_str().unwrap(), "1"));
     assert!(out.status.success(), "{}", text(&out));
-    let out = cucn(&["train", "--resume", split.to_str().unwrap(), "--epochs", "2", "-q"]);
+    let out = cucn(&[
+        "train",
+        "--resume",
+        split.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "-q",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     assert_same_learning(&history(&full), &history(&split));
 
     // A changed setting on resume is refused and named.
-    let out = cucn(&["train", "--resume", split.to_str().unwrap(), "--epochs", "3", "--lr", "0.01"]);
+    let out = cucn(&[
+        "train",
+        "--resume",
+        split.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--lr",
+        "0.01",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("optim.lr"), "{}", text(&out));
 
@@ -135,7 +171,17 @@ fn an_interrupt_mid_epoch_saves_and_the_resumed_run_matches() {
 
     let cut = tmp.path().join("cut");
     let err = train(tiny_config(&data), &options(&cut, false, true)).unwrap_err();
-    assert!(matches!(err, TrainError::Interrupted { epoch: 1, batch: 1, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            TrainError::Interrupted {
+                epoch: 1,
+                batch: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("--resume"));
     train(tiny_config(&data), &options(&cut, true, false)).unwrap();
     assert_same_learning(&history(&whole), &history(&cut));
@@ -150,8 +196,16 @@ fn bad_configurations_are_clear_errors() {
     let cases: [(&str, &[&str], &str); 4] = [
         ("[train]\nepoch = 3\n", &[], "epoch"),
         ("[train]\nbatch = \"big\"\n", &[], "batch"),
-        ("[data]\nformat = \"rafdb\"\n", &["--data", "/nonexistent/raf"], "/nonexistent/raf"),
-        ("", &["--preset", "rafdb", "--format", "affectnet", "--data", "/x"], "preset"),
+        (
+            "[data]\nformat = \"rafdb\"\n",
+            &["--data", "/nonexistent/raf"],
+            "/nonexistent/raf",
+        ),
+        (
+            "",
+            &["--preset", "rafdb", "--format", "affectnet", "--data", "/x"],
+            "preset",
+        ),
     ];
     for (toml_text, extra, needle) in cases {
         std::fs::write(&cfg, toml_text).unwrap();
@@ -159,7 +213,11 @@ fn bad_configurations_are_clear_errors() {
         args.extend_from_slice(extra);
         let out = cucn(&args);
         assert_eq!(out.status.code(), Some(1), "{toml_text:?}: {}", text(&out));
-        assert!(text(&out).contains(needle), "{toml_text:?}: expected '{needle}' in {}", text(&out));
+        assert!(
+            text(&out).contains(needle),
+            "{toml_text:?}: expected '{needle}' in {}",
+            text(&out)
+        );
         assert!(!text(&out).contains("panicked"), "{}", text(&out));
     }
     let out = cucn(&["train", "--out", out_s]);

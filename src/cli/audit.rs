@@ -52,8 +52,14 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
-    println!("audited {} training samples; wrote {}/audit.csv and audit_top.png", summary.samples, out.display());
-    if let (Some(truth), Some(flipped), Some(d)) = (&summary.ground_truth, summary.flipped, &summary.detection) {
+    println!(
+        "audited {} training samples; wrote {}/audit.csv and audit_top.png",
+        summary.samples,
+        out.display()
+    );
+    if let (Some(truth), Some(flipped), Some(d)) =
+        (&summary.ground_truth, summary.flipped, &summary.detection)
+    {
         println!("ground truth {truth}: {flipped} flipped labels");
         print!("{}", d.to_markdown());
     }

@@ -26,14 +26,25 @@ pub struct DemoArgs {
 
 /// Runs `cucn demo`.
 pub fn run(args: &DemoArgs, interrupt: Arc<AtomicBool>) -> anyhow::Result<()> {
-    let size = if args.quick { DemoSize::Quick } else { DemoSize::Full };
+    let size = if args.quick {
+        DemoSize::Quick
+    } else {
+        DemoSize::Full
+    };
     let quiet = args.quiet || args.json;
     let say = |msg: &str| {
         if !quiet {
             eprintln!("{msg}");
         }
     };
-    let s = run_demo(size, &args.out, quiet, Some(interrupt), &Device::default(), &say)?;
+    let s = run_demo(
+        size,
+        &args.out,
+        quiet,
+        Some(interrupt),
+        &Device::default(),
+        &say,
+    )?;
     let r = &s.evaluation.report;
     if args.json {
         println!("{}", serde_json::to_string_pretty(r)?);

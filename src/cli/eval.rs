@@ -38,11 +38,23 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         }),
         _ => None,
     };
-    let e = evaluate_run(&args.run, data.as_ref(), args.out.as_deref(), &Device::default())?;
+    let e = evaluate_run(
+        &args.run,
+        data.as_ref(),
+        args.out.as_deref(),
+        &Device::default(),
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&e.report)?);
     } else if !args.quiet {
-        print!("{}", e.report.to_markdown(&format!("{} ({} split)", args.run.display(), e.split.name())));
+        print!(
+            "{}",
+            e.report.to_markdown(&format!(
+                "{} ({} split)",
+                args.run.display(),
+                e.split.name()
+            ))
+        );
         println!("\nwrote {}", e.dir.display());
     }
     Ok(())

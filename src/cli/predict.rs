@@ -95,7 +95,11 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("no JPEG or PNG images found in the paths given");
     }
 
-    let format = if args.json { OutputFormat::Json } else { args.format };
+    let format = if args.json {
+        OutputFormat::Json
+    } else {
+        args.format
+    };
     let sink = match &args.out {
         Some(_) => Sink::Buffer(Vec::new()),
         None => Sink::Stdout(std::io::stdout().lock()),
@@ -143,17 +147,20 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
         return Err(e).context("cannot write the results");
     }
 
-    if let (Sink::Buffer(bytes), Some(out)) = (writer.finish().context("cannot write the results")?, &args.out) {
+    if let (Sink::Buffer(bytes), Some(out)) = (
+        writer.finish().context("cannot write the results")?,
+        &args.out,
+    ) {
         cucn::util::write_atomic(out, &bytes)
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
     let seconds = start.elapsed().as_secs_f64();
     if !args.quiet {
         eprintln!(
-            "{} images ({} failed), {} faces in {seconds:.1} s ({:.1} images/s)",
+            "predicted {} files: {} faces, {} failed, {seconds:.1} s ({:.1} files/s)",
             tally.files,
-            tally.failed,
             tally.faces,
+            tally.failed,
             tally.files as f64 / seconds.max(1e-9)
         );
     }

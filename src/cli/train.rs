@@ -137,7 +137,11 @@ impl TrainArgs {
 pub fn run(args: &TrainArgs, interrupt: Arc<AtomicBool>) -> anyhow::Result<()> {
     let config = args.resolve()?;
     let out = match (&args.resume, &args.out) {
-        (Some(r), Some(o)) if r != o => anyhow::bail!("--resume {} and --out {} name different runs", r.display(), o.display()),
+        (Some(r), Some(o)) if r != o => anyhow::bail!(
+            "--resume {} and --out {} name different runs",
+            r.display(),
+            o.display()
+        ),
         (Some(r), _) => r.clone(),
         (None, Some(o)) => o.clone(),
         (None, None) => anyhow::bail!("--out RUN_DIR is required (or --resume RUN_DIR)"),

@@ -34,17 +34,9 @@ pub struct Augment {
 impl Augment {
     /// The generator of one sample (by its index in the dataset) in this epoch.
     pub fn rng_for(&self, sample_index: usize) -> ChaCha8Rng {
-        let mixed = splitmix(splitmix(splitmix(self.seed) ^ self.epoch) ^ sample_index as u64);
+        let mixed = crate::util::derive_seed(self.seed, &[self.epoch, sample_index as u64]);
         ChaCha8Rng::seed_from_u64(mixed)
     }
-}
-
-/// SplitMix64's finalizer: spreads nearby inputs over the whole 64-bit range.
-fn splitmix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// With probability 0.5, flips the image horizontally or adds Gaussian noise (one of the two,

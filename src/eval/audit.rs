@@ -181,15 +181,6 @@ pub fn precision_at_k(scores: &[f64], positive: &[bool], k: usize) -> Option<f64
     Some(hits as f64 / k as f64)
 }
 
-/// Quotes a CSV field when it needs it (RFC 4180).
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
 /// `audit.csv` in rank order: `rank, path, given_label, predicted_label, probability (of the
 /// prediction), probability_given, u, suspicion, uncertainty_rank, disagreement_rank`.
 pub fn audit_csv(
@@ -218,9 +209,9 @@ pub fn audit_csv(
             csv,
             "{},{},{},{},{:.6},{:.6},{:.6},{:.6},{},{}",
             r.rank,
-            csv_field(&s.path),
-            csv_field(name(s.given)?),
-            csv_field(name(s.predicted)?),
+            crate::util::csv_field(&s.path),
+            crate::util::csv_field(name(s.given)?),
+            crate::util::csv_field(name(s.predicted)?),
             s.prob_predicted,
             s.prob_given,
             s.uncertainty,

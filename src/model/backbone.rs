@@ -141,9 +141,11 @@ impl BlockSpec {
             bn2: bn(self.width, device),
             conv3,
             bn3,
-            cbam: self
-                .cbam
-                .then(|| CbamConfig::new(out).with_reduction(self.reduction).init(device)),
+            cbam: self.cbam.then(|| {
+                CbamConfig::new(out)
+                    .with_reduction(self.reduction)
+                    .init(device)
+            }),
             downsample,
         }
     }

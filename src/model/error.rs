@@ -15,7 +15,9 @@ pub enum ModelError {
     #[error("number of classes {0} is out of range (2..=1000)")]
     BadClassCount(usize),
     /// A checkpoint tensor has another shape than the model's parameter.
-    #[error("{file}: tensor '{key}' has shape {found:?} in the checkpoint but the model expects {expected:?}")]
+    #[error(
+        "{file}: tensor '{key}' has shape {found:?} in the checkpoint but the model expects {expected:?}"
+    )]
     ShapeMismatch {
         /// The checkpoint.
         file: PathBuf,
@@ -35,7 +37,9 @@ pub enum ModelError {
         reason: String,
     },
     /// A checkpoint without any tensor the model can use.
-    #[error("{file}: no tensor of the checkpoint matches the model ({unused} unused keys, e.g. {example})")]
+    #[error(
+        "{file}: no tensor of the checkpoint matches the model ({unused} unused keys, e.g. {example})"
+    )]
     NothingMatched {
         /// The file.
         file: PathBuf,

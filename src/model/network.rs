@@ -9,10 +9,10 @@ use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Device, Int, Tensor};
 
 use super::backbone::{Block, BlockSpec, bn, conv, stage, stage_layout};
+use super::error::ModelError;
 use super::head::{RulBranch, RulBranchConfig};
 use super::loss::{add_up_loss, mix_features, weighted_cross_entropy};
 use super::norm::TorchBatchNorm;
-use super::error::ModelError;
 
 /// Architecture of a CUCN network. Serialized beside every checkpoint.
 #[derive(Config, Debug, PartialEq)]

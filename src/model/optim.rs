@@ -55,7 +55,9 @@ impl OptimConfig {
             .with_beta_1(self.beta1 as f32)
             .with_beta_2(self.beta2 as f32)
             .with_epsilon(self.eps as f32)
-            .with_weight_decay((self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32)))
+            .with_weight_decay(
+                (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32)),
+            )
     }
 
     fn module_optimizer(&self, fc_group: &ParamGroup) -> ModuleOptimizer {
@@ -116,7 +118,8 @@ impl CucnOptimizer {
     pub fn restore(&mut self, bytes: Vec<u8>, epoch: usize) -> Result<(), String> {
         let fresh = self.config.module_optimizer(&self.fc_group);
         self.optim = fresh
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)).map_err(|e| e.to_string())?;
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .map_err(|e| e.to_string())?;
         self.epoch = epoch;
         Ok(())
     }

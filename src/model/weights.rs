@@ -159,16 +159,18 @@ fn import_report(path: &Path, result: ApplyResult) -> Result<ImportReport, Model
 
 /// Writes the whole model to safetensors with torchvision-style names (Linear weights as
 /// `[out, in]`, `downsample.0/1`), the architecture JSON in the metadata under `cucn_config`.
-pub fn export_safetensors(model: &Cucn, config: &CucnConfig, path: &Path) -> Result<(), ModelError> {
+pub fn export_safetensors(
+    model: &Cucn,
+    config: &CucnConfig,
+    path: &Path,
+) -> Result<(), ModelError> {
     let mut store = SafetensorsStore::from_bytes(None)
         .with_to_adapter(BurnToPyTorchAdapter)
         .metadata(CONFIG_KEY, config_json(config));
     for (from, to) in CUCN_TO_TORCH {
         store = store.with_key_remapping(from, to);
     }
-    model
-        .save_into(&mut store)
-        .map_err(|e| bad(path, e))?;
+    model.save_into(&mut store).map_err(|e| bad(path, e))?;
     let bytes = store.get_bytes().map_err(|e| bad(path, e))?;
     crate::util::write_atomic(path, &bytes).map_err(|source| ModelError::Io {
         path: path.to_path_buf(),
@@ -215,9 +217,11 @@ pub fn load_model(path: &Path, device: &Device) -> Result<(Cucn, CucnConfig), Mo
     let config = read_model_config(path)?;
     let mut model = config.init(device)?;
     let mut store = BurnpackStore::from_file(path);
-    model.load_from(&mut store).map_err(|e| ModelError::NotAModel {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    model
+        .load_from(&mut store)
+        .map_err(|e| ModelError::NotAModel {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
     Ok((model, config))
 }

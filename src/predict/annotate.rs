@@ -35,16 +35,30 @@ pub fn draw_faces(image: &mut RgbImage, faces: &[FacePrediction]) -> Result<(), 
         fill_rect(image, x, y, x + t, y + h, color);
         fill_rect(image, x + w - t, y, x + w, y + h, color);
 
-        let text = format!("{} {:.2}", face.label, face.probabilities[face.class_index].1);
+        let text = format!(
+            "{} {:.2}",
+            face.label, face.probabilities[face.class_index].1
+        );
         let size = (w as f32 / 5.0).clamp(12.0, 40.0);
         let tag_w = text_width(&text, size).map_err(|e| e.to_string())?.ceil() as i64 + 6;
         let tag_h = size.ceil() as i64 + 4;
         // Above the box where there is room, else inside its top edge.
         let tag_y = if y >= tag_h { y - tag_h } else { y };
         fill_rect(image, x, tag_y, x + tag_w, tag_y + tag_h, color);
-        let luma = 0.299 * f32::from(color[0]) + 0.587 * f32::from(color[1]) + 0.114 * f32::from(color[2]);
-        let ink = if luma > 150.0 { [0, 0, 0] } else { [255, 255, 255] };
-        let label = Label::new(text, (x as i32 + 3, tag_y as i32 + 2), size, HAlign::Left, VAlign::Top);
+        let luma =
+            0.299 * f32::from(color[0]) + 0.587 * f32::from(color[1]) + 0.114 * f32::from(color[2]);
+        let ink = if luma > 150.0 {
+            [0, 0, 0]
+        } else {
+            [255, 255, 255]
+        };
+        let label = Label::new(
+            text,
+            (x as i32 + 3, tag_y as i32 + 2),
+            size,
+            HAlign::Left,
+            VAlign::Top,
+        );
         draw_label(image, &label.color(ink)).map_err(|e| e.to_string())?;
     }
     Ok(())
@@ -129,14 +143,20 @@ mod tests {
             bbox: [60, 60, 80, 80],
             label: "happiness".into(),
             class_index: 3,
-            probabilities: (0..7).map(|i| (format!("c{i}"), if i == 3 { 1.0 } else { 0.0 })).collect(),
+            probabilities: (0..7)
+                .map(|i| (format!("c{i}"), if i == 3 { 1.0 } else { 0.0 }))
+                .collect(),
             uncertainty: 1.0,
         };
         draw_faces(&mut image, &[face]).unwrap();
         let green = Rgb(CLASS_COLORS[3]);
         assert_eq!(*image.get_pixel(60, 100), green, "left edge");
         assert_eq!(*image.get_pixel(139, 100), green, "right edge");
-        assert_eq!(*image.get_pixel(100, 100), Rgb([255, 255, 255]), "inside stays clear");
+        assert_eq!(
+            *image.get_pixel(100, 100),
+            Rgb([255, 255, 255]),
+            "inside stays clear"
+        );
         let tag = (30..60).any(|y| (60..150).any(|x| *image.get_pixel(x, y) == green));
         assert!(tag, "tag above the box");
         let ink = (30..60).any(|y| (60..150).any(|x| image.get_pixel(x, y).0[0] > 200));

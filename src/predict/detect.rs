@@ -73,7 +73,11 @@ pub fn detect_faces(image: &RgbImage, options: &DetectOptions) -> Vec<Detection>
     // means for a sliding-window detector, and it is where the speed comes from.
     let scale = DETECTOR_WINDOW as f32 / min_face as f32;
     let grey = image::imageops::grayscale(image);
-    let grey = if scale < 1.0 { shrink(&grey, scale) } else { grey };
+    let grey = if scale < 1.0 {
+        shrink(&grey, scale)
+    } else {
+        grey
+    };
     let (gw, gh) = grey.dimensions();
     let mut faces: Vec<Detection> = DETECTOR.with_borrow_mut(|slot| {
         let detector = slot.get_or_insert_with(|| {
@@ -132,14 +136,12 @@ pub fn clamp_box(x: f64, y: f64, w: f64, h: f64, width: u32, height: u32) -> Opt
     let top = y.max(0.0).round();
     let right = (x + w).min(f64::from(width)).round();
     let bottom = (y + h).min(f64::from(height)).round();
-    (right - left >= 1.0 && bottom - top >= 1.0).then(|| {
-        [
-            left as u32,
-            top as u32,
-            (right - left) as u32,
-            (bottom - top) as u32,
-        ]
-    })
+    (right - left >= 1.0 && bottom - top >= 1.0).then_some([
+        left as u32,
+        top as u32,
+        (right - left) as u32,
+        (bottom - top) as u32,
+    ])
 }
 
 #[cfg(test)]
@@ -153,8 +155,14 @@ mod tests {
 
     #[test]
     fn boxes_are_clamped_to_the_image() {
-        assert_eq!(clamp_box(-5.0, 10.0, 20.0, 20.0, 100, 50), Some([0, 10, 15, 20]));
-        assert_eq!(clamp_box(90.0, 40.0, 20.0, 20.0, 100, 50), Some([90, 40, 10, 10]));
+        assert_eq!(
+            clamp_box(-5.0, 10.0, 20.0, 20.0, 100, 50),
+            Some([0, 10, 15, 20])
+        );
+        assert_eq!(
+            clamp_box(90.0, 40.0, 20.0, 20.0, 100, 50),
+            Some([90, 40, 10, 10])
+        );
         assert_eq!(clamp_box(120.0, 0.0, 10.0, 10.0, 100, 50), None);
     }
 

@@ -102,7 +102,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("b/deep")).unwrap();
-        for name in ["z.JPG", "a.png", "notes.txt", ".hidden.jpg", "b/deep/c.jpeg", "b/x.jpg"] {
+        for name in [
+            "z.JPG",
+            "a.png",
+            "notes.txt",
+            ".hidden.jpg",
+            "b/deep/c.jpeg",
+            "b/x.jpg",
+        ] {
             std::fs::write(root.join(name), b"x").unwrap();
         }
         let single = root.join("notes.txt");

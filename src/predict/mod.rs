@@ -190,7 +190,11 @@ impl Predictor {
         }
         let (model, config) = load_model(&crate::model_file(path)?, device)?;
         let class_names = (0..config.num_classes)
-            .map(|i| CLASS_NAMES.get(i).map_or_else(|| format!("class_{i}"), |n| n.to_string()))
+            .map(|i| {
+                CLASS_NAMES
+                    .get(i)
+                    .map_or_else(|| format!("class_{i}"), |n| n.to_string())
+            })
             .collect();
         Ok(Predictor {
             model,
@@ -296,7 +300,9 @@ impl Predictor {
             for face in group {
                 images.extend_from_slice(&face.tensor);
             }
-            let prediction = self.model.predict(batch_tensor(images, n, size, &self.device));
+            let prediction = self
+                .model
+                .predict(batch_tensor(images, n, size, &self.device));
             let probabilities = floats(prediction.probabilities);
             let uncertainty = floats(prediction.uncertainty);
             for ((face, p), &u) in group.iter().zip(probabilities.chunks(k)).zip(&uncertainty) {
@@ -305,7 +311,12 @@ impl Predictor {
                     bbox: face.bbox,
                     label: self.class_names[class_index].clone(),
                     class_index,
-                    probabilities: self.class_names.iter().cloned().zip(p.iter().copied()).collect(),
+                    probabilities: self
+                        .class_names
+                        .iter()
+                        .cloned()
+                        .zip(p.iter().copied())
+                        .collect(),
                     uncertainty: u,
                 });
             }

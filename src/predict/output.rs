@@ -11,8 +11,8 @@
 
 use std::io::{self, Write};
 
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 use super::{FacePrediction, FileResult};
 
@@ -54,7 +54,7 @@ impl<W: Write> ResultWriter<W> {
                 let mut header = "path,error,face,x,y,w,h,label,uncertainty".to_string();
                 for name in class_names {
                     header.push(',');
-                    header.push_str(&csv_field(name));
+                    header.push_str(&crate::util::csv_field(name));
                 }
                 writeln!(out, "{header}")?;
             }
@@ -151,18 +151,22 @@ impl Serialize for ClassProbabilities<'_> {
 }
 
 fn write_csv(out: &mut impl Write, result: &FileResult, num_classes: usize) -> io::Result<()> {
-    let path = csv_field(&result.path.display().to_string());
+    let path = crate::util::csv_field(&result.path.display().to_string());
     // Rows without a face keep every column, empty, so that the table stays rectangular.
     let no_classes = ",".repeat(num_classes);
     match &result.faces {
-        Err(e) => writeln!(out, "{path},{},,,,,,,{no_classes}", csv_field(e))?,
+        Err(e) => writeln!(
+            out,
+            "{path},{},,,,,,,{no_classes}",
+            crate::util::csv_field(e)
+        )?,
         Ok(faces) if faces.is_empty() => writeln!(out, "{path},,,,,,,,{no_classes}")?,
         Ok(faces) => {
             for (i, face) in faces.iter().enumerate() {
                 let [x, y, w, h] = face.bbox;
                 let mut row = format!(
                     "{path},,{i},{x},{y},{w},{h},{},{:.6}",
-                    csv_field(&face.label),
+                    crate::util::csv_field(&face.label),
                     face.uncertainty
                 );
                 for (_, p) in &face.probabilities {
@@ -173,15 +177,6 @@ fn write_csv(out: &mut impl Write, result: &FileResult, num_classes: usize) -> i
         }
     }
     Ok(())
-}
-
-/// A CSV field, quoted when it holds a comma, quote or line break (RFC 4180).
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
 }
 
 fn write_table(out: &mut impl Write, result: &FileResult, top_k: usize) -> io::Result<()> {
@@ -283,16 +278,28 @@ mod tests {
     fn empty_json_is_an_empty_array() {
         let w = ResultWriter::new(Vec::new(), OutputFormat::Json, None, &names()).unwrap();
         let text = String::from_utf8(w.finish().unwrap()).unwrap();
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), serde_json::json!([]));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            serde_json::json!([])
+        );
     }
 
     #[test]
     fn csv_has_a_row_per_face_and_quotes_fields() {
         let text = render(OutputFormat::Csv, None);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "path,error,face,x,y,w,h,label,uncertainty,calm,glad");
-        assert_eq!(lines[1], "\"a,b.jpg\",,0,1,2,30,40,glad,0.500000,0.250000,0.750000");
-        assert_eq!(lines[2], "\"a,b.jpg\",,1,1,2,30,40,glad,0.500000,0.250000,0.750000");
+        assert_eq!(
+            lines[0],
+            "path,error,face,x,y,w,h,label,uncertainty,calm,glad"
+        );
+        assert_eq!(
+            lines[1],
+            "\"a,b.jpg\",,0,1,2,30,40,glad,0.500000,0.250000,0.750000"
+        );
+        assert_eq!(
+            lines[2],
+            "\"a,b.jpg\",,1,1,2,30,40,glad,0.500000,0.250000,0.750000"
+        );
         assert_eq!(lines[3], "empty.png,,,,,,,,,,");
         assert_eq!(lines[4], "bad.jpg,truncated JPEG,,,,,,,,,");
         let columns = lines[0].split(',').count();

@@ -81,10 +81,12 @@ pub fn save(
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     save_model(model, network, &tmp.join("model.bpk"))?;
     let opt_path = tmp.join("optimizer.bpk");
-    let bytes = optim.state_bytes().map_err(|reason| ModelError::BadCheckpoint {
-        file: opt_path.clone(),
-        reason,
-    })?;
+    let bytes = optim
+        .state_bytes()
+        .map_err(|reason| ModelError::BadCheckpoint {
+            file: opt_path.clone(),
+            reason,
+        })?;
     crate::util::write_atomic(&opt_path, &bytes).map_err(io(&opt_path))?;
     let state_path = tmp.join("state.json");
     let json = serde_json::to_vec_pretty(state).expect("state serializes");
@@ -103,7 +105,10 @@ pub fn save(
 }
 
 fn with_suffix(dir: &Path, suffix: &str) -> PathBuf {
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     dir.with_file_name(format!("{name}.{suffix}"))
 }
 
@@ -136,7 +141,11 @@ pub fn load(dir: &Path, device: &Device) -> Result<Checkpoint, ModelError> {
 }
 
 /// Restores the optimizer state saved beside a checkpoint.
-pub fn restore_optim(dir: &Path, optim: &mut CucnOptimizer, epochs_done: usize) -> Result<(), ModelError> {
+pub fn restore_optim(
+    dir: &Path,
+    optim: &mut CucnOptimizer,
+    epochs_done: usize,
+) -> Result<(), ModelError> {
     let path = dir.join("optimizer.bpk");
     let bytes = std::fs::read(&path).map_err(io(&path))?;
     optim

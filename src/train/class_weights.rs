@@ -58,8 +58,12 @@ impl FromStr for ClassWeights {
                              or a comma-separated list of numbers"
                         )
                     })?;
-                if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || weights.iter().all(|w| *w == 0.0) {
-                    return Err(format!("class weights '{s}': weights must be finite, non-negative and not all zero"));
+                if weights.iter().any(|w| !w.is_finite() || *w < 0.0)
+                    || weights.iter().all(|w| *w == 0.0)
+                {
+                    return Err(format!(
+                        "class weights '{s}': weights must be finite, non-negative and not all zero"
+                    ));
                 }
                 Ok(ClassWeights::Manual(weights))
             }
@@ -144,6 +148,10 @@ mod tests {
         }
         assert!("inverted".parse::<ClassWeights>().is_err());
         assert!("1,-2".parse::<ClassWeights>().is_err());
-        assert!(ClassWeights::Manual(vec![1.0, 2.0]).compute(&[1, 2, 3]).is_err());
+        assert!(
+            ClassWeights::Manual(vec![1.0, 2.0])
+                .compute(&[1, 2, 3])
+                .is_err()
+        );
     }
 }

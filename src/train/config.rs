@@ -234,10 +234,16 @@ impl TrainConfig {
             return bad("no dataset path: give --data or [data] path".into());
         }
         if ![18, 34, 50].contains(&self.model.depth) {
-            return bad(format!("model.depth {} is not 18, 34 or 50", self.model.depth));
+            return bad(format!(
+                "model.depth {} is not 18, 34 or 50",
+                self.model.depth
+            ));
         }
         if self.model.input_size < 32 {
-            return bad(format!("model.input_size {} is under 32", self.model.input_size));
+            return bad(format!(
+                "model.input_size {} is under 32",
+                self.model.input_size
+            ));
         }
         if self.train.epochs == 0 {
             return bad("train.epochs must be at least 1".into());
@@ -251,16 +257,25 @@ impl TrainConfig {
         if self.train.workers == 0 {
             return bad("train.workers must be at least 1".into());
         }
-        for (k, v) in [("optim.lr", self.optim.lr), ("optim.fc_lr", self.optim.fc_lr)] {
+        for (k, v) in [
+            ("optim.lr", self.optim.lr),
+            ("optim.fc_lr", self.optim.fc_lr),
+        ] {
             if !(v.is_finite() && v > 0.0) {
                 return bad(format!("{k} {v} must be a positive number"));
             }
         }
         if !(self.optim.weight_decay.is_finite() && self.optim.weight_decay >= 0.0) {
-            return bad(format!("optim.weight_decay {} must be >= 0", self.optim.weight_decay));
+            return bad(format!(
+                "optim.weight_decay {} must be >= 0",
+                self.optim.weight_decay
+            ));
         }
         if !(self.optim.gamma > 0.0 && self.optim.gamma <= 1.0) {
-            return bad(format!("optim.gamma {} must be in (0, 1]", self.optim.gamma));
+            return bad(format!(
+                "optim.gamma {} must be in (0, 1]",
+                self.optim.gamma
+            ));
         }
         Ok(())
     }
@@ -307,13 +322,21 @@ impl TrainConfig {
             c.train.epochs = 0;
             c.train.workers = 0;
             let mut out = Vec::new();
-            flatten("", &toml::Value::try_from(&c).expect("serializes"), &mut out);
+            flatten(
+                "",
+                &toml::Value::try_from(&c).expect("serializes"),
+                &mut out,
+            );
             out
         };
         let (a, b) = (flat(self), flat(other));
         let mut diffs = Vec::new();
         for (k, v) in &a {
-            let w = b.iter().find(|(k2, _)| k2 == k).map(|(_, w)| w.as_str()).unwrap_or("unset");
+            let w = b
+                .iter()
+                .find(|(k2, _)| k2 == k)
+                .map(|(_, w)| w.as_str())
+                .unwrap_or("unset");
             if v != w {
                 diffs.push(format!("{k}: {v} -> {w}"));
             }
@@ -331,7 +354,11 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
     match value {
         toml::Value::Table(t) => {
             for (k, v) in t {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, v, out);
             }
         }
@@ -379,10 +406,14 @@ mod tests {
     #[test]
     fn unknown_keys_and_wrong_types_name_the_key() {
         let (_d, p) = write("[train]\nepoch = 3\n");
-        let e = TrainConfig::from_toml_file(&p, TrainConfig::default()).unwrap_err().to_string();
+        let e = TrainConfig::from_toml_file(&p, TrainConfig::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("run.toml") && e.contains("epoch"), "{e}");
         let (_d, p) = write("[train]\nbatch = \"big\"\n");
-        let e = TrainConfig::from_toml_file(&p, TrainConfig::default()).unwrap_err().to_string();
+        let e = TrainConfig::from_toml_file(&p, TrainConfig::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("batch"), "{e}");
     }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::optim::GradientsParams;
 use burn::module::Module;
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -21,8 +21,8 @@ use super::history::{self, EpochMetrics};
 use crate::data::{self, Augment, BatchLoader, DataError, Dataset, LoaderConfig, Sample, Split};
 use crate::eval::metrics::ConfusionMatrix;
 use crate::infer::{self, argmax, batch_tensor};
-use crate::model::weights::import_pytorch;
 use crate::model::ModelError;
+use crate::model::weights::import_pytorch;
 use crate::util::derive_seed;
 
 /// Purposes of derived seeds (the last element of a seed path).
@@ -91,7 +91,9 @@ pub enum TrainError {
         loss: f64,
     },
     /// Ctrl-C: a checkpoint was saved.
-    #[error("interrupted at epoch {epoch}, batch {batch}: checkpoint saved; continue with --resume {dir}")]
+    #[error(
+        "interrupted at epoch {epoch}, batch {batch}: checkpoint saved; continue with --resume {dir}"
+    )]
     Interrupted {
         /// 1-based epoch.
         epoch: usize,
@@ -171,7 +173,8 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainSummary, T
         if dir.join("checkpoints").exists() {
             return Err(TrainError::RunDir {
                 dir: dir.clone(),
-                message: "already holds a run: use --resume to continue it, or another --out".into(),
+                message: "already holds a run: use --resume to continue it, or another --out"
+                    .into(),
             });
         }
         None
@@ -258,14 +261,20 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainSummary, T
     let size = config.model.input_size;
     let batch = config.train.batch;
     let weights_tensor = Tensor::<1>::from_data(
-        TensorData::new(class_weights.iter().map(|&w| w as f32).collect::<Vec<_>>(), [class_weights.len()]),
+        TensorData::new(
+            class_weights.iter().map(|&w| w as f32).collect::<Vec<_>>(),
+            [class_weights.len()],
+        ),
         &ad,
     );
     let batches_per_epoch = train_samples.len() / batch;
     for epoch in state.epochs_done..config.train.epochs {
         let e = epoch as u64;
         let mut order: Vec<usize> = (0..train_samples.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(seed, &[e, SEED_ORDER])));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
+            seed,
+            &[e, SEED_ORDER],
+        )));
         let start = state.batches_done;
         let order = order[start * batch..batches_per_epoch * batch].to_vec();
         let loader = BatchLoader::new(
@@ -278,7 +287,13 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainSummary, T
             },
         );
         let (lr, fc_lr) = optim.learning_rates();
-        let bar = progress_bar(opts.quiet, batches_per_epoch, start, epoch + 1, config.train.epochs);
+        let bar = progress_bar(
+            opts.quiet,
+            batches_per_epoch,
+            start,
+            epoch + 1,
+            config.train.epochs,
+        );
         let mut clock = Instant::now();
         for (i, b) in loader.enumerate() {
             let b = b?;
@@ -287,12 +302,20 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainSummary, T
             base.seed(derive_seed(seed, &[e, bi as u64, SEED_DROPOUT]));
             let perm = config.train.mix.then(|| {
                 let mut p: Vec<i64> = (0..n as i64).collect();
-                p.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(seed, &[e, bi as u64, SEED_PERM])));
+                p.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
+                    seed,
+                    &[e, bi as u64, SEED_PERM],
+                )));
                 Tensor::<1, Int>::from_data(TensorData::new(p, [n]), &ad)
             });
             let labels: Vec<i64> = b.labels.iter().map(|&l| l as i64).collect();
             let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &ad);
-            let out = model.forward_train(batch_tensor(b.images, n, size, &ad), targets, perm, weights_tensor.clone());
+            let out = model.forward_train(
+                batch_tensor(b.images, n, size, &ad),
+                targets,
+                perm,
+                weights_tensor.clone(),
+            );
             let loss = f64::from(out.loss.clone().into_scalar::<f32>());
             if !loss.is_finite() {
                 bar.abandon();
@@ -303,7 +326,13 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainSummary, T
                 });
             }
             let k = out.logits.dims()[1];
-            let logits = out.logits.clone().into_data().convert::<f32>().try_to_vec::<f32>().expect("f32");
+            let logits = out
+                .logits
+                .clone()
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .expect("f32");
             let correct = logits
                 .chunks(k)
                 .zip(&b.labels)
@@ -317,9 +346,16 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainSummary, T
             state.partial.seconds += clock.elapsed().as_secs_f64();
             clock = Instant::now();
             state.batches_done = bi + 1;
-            bar.set_message(format!("loss {:.4}", state.partial.loss_sum / state.partial.seen as f64));
+            bar.set_message(format!(
+                "loss {:.4}",
+                state.partial.loss_sum / state.partial.seen as f64
+            ));
             bar.inc(1);
-            if opts.interrupt.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
+            if opts
+                .interrupt
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::SeqCst))
+            {
                 bar.abandon();
                 checkpoint::save(&last_dir, &model, &network, &optim, &state)?;
                 return Err(TrainError::Interrupted {
@@ -333,9 +369,21 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainSummary, T
         optim.end_epoch();
 
         let valid = model.valid();
-        let outputs = infer::run(&valid, test_samples.clone(), size, batch, config.train.workers, &base, &mut |_| {})?;
-        let confusion = ConfusionMatrix::from_labels(&outputs.labels, &outputs.predictions(), dataset.num_classes)
-            .expect("labels and predictions are in range");
+        let outputs = infer::run(
+            &valid,
+            test_samples.clone(),
+            size,
+            batch,
+            config.train.workers,
+            &base,
+            &mut |_| {},
+        )?;
+        let confusion = ConfusionMatrix::from_labels(
+            &outputs.labels,
+            &outputs.predictions(),
+            dataset.num_classes,
+        )
+        .expect("labels and predictions are in range");
         let p = &state.partial;
         let metrics = EpochMetrics {
             epoch: epoch + 1,
@@ -349,7 +397,9 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainSummary, T
             train_images_per_second: p.seen as f64 / p.seconds.max(1e-9),
             train_seconds: p.seconds,
         };
-        let improved = state.best.is_none_or(|(best, _)| metrics.test_accuracy > best);
+        let improved = state
+            .best
+            .is_none_or(|(best, _)| metrics.test_accuracy > best);
         if improved {
             state.best = Some((metrics.test_accuracy, epoch + 1));
         }
@@ -359,7 +409,13 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainSummary, T
         state.partial = PartialEpoch::default();
         checkpoint::save(&last_dir, &model, &network, &optim, &state)?;
         if improved {
-            checkpoint::save(&dir.join("checkpoints").join("best"), &model, &network, &optim, &state)?;
+            checkpoint::save(
+                &dir.join("checkpoints").join("best"),
+                &model,
+                &network,
+                &optim,
+                &state,
+            )?;
         }
         history::write(dir, &state.history, names).map_err(io_err(dir))?;
         if !opts.quiet {
@@ -376,10 +432,14 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainSummary, T
             );
         }
     }
-    let last = state.history.last().cloned().ok_or_else(|| TrainError::RunDir {
-        dir: dir.clone(),
-        message: "no epoch was trained".into(),
-    })?;
+    let last = state
+        .history
+        .last()
+        .cloned()
+        .ok_or_else(|| TrainError::RunDir {
+            dir: dir.clone(),
+            message: "no epoch was trained".into(),
+        })?;
     Ok(TrainSummary {
         run_dir: dir.clone(),
         last,
@@ -397,22 +457,35 @@ fn write_run_files(
 ) -> Result<(), TrainError> {
     let path = dir.join("config.toml");
     crate::util::write_atomic(&path, config.to_toml().as_bytes()).map_err(io_err(&path))?;
-    let classes: serde_json::Map<String, serde_json::Value> = names
+    // An array keeps the canonical class order.
+    let classes: Vec<serde_json::Value> = names
         .iter()
         .zip(counts.iter().zip(weights))
-        .map(|(n, (c, w))| (n.to_string(), serde_json::json!({"train_count": c, "weight": w})))
+        .map(|(n, (c, w))| serde_json::json!({"class": n, "train_count": c, "weight": w}))
         .collect();
     let json = serde_json::json!({
         "mode": config.train.class_weights.to_string(),
+        "weights": weights,
         "classes": classes,
     });
     let path = dir.join("class_weights.json");
-    crate::util::write_atomic(&path, serde_json::to_string_pretty(&json).expect("json").as_bytes())
-        .map_err(io_err(&path))
+    crate::util::write_atomic(
+        &path,
+        serde_json::to_string_pretty(&json)
+            .expect("json")
+            .as_bytes(),
+    )
+    .map_err(io_err(&path))
 }
 
 /// A progress bar with rate and ETA on a terminal; hidden otherwise.
-fn progress_bar(quiet: bool, total: usize, done: usize, epoch: usize, epochs: usize) -> ProgressBar {
+fn progress_bar(
+    quiet: bool,
+    total: usize,
+    done: usize,
+    epoch: usize,
+    epochs: usize,
+) -> ProgressBar {
     let visible = !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
     if !visible {
         return ProgressBar::hidden();

@@ -10,7 +10,9 @@ use cucn::model::weights::CUCN_TO_TORCH;
 
 /// Path of a fixture written by `scripts/gen_fixtures.py`.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/model")
+        .join(name)
 }
 
 /// A tensor of a fixture file: shape and values (integers converted to f64 exactly).
@@ -95,7 +97,11 @@ pub struct ModelTensor {
 pub fn model_tensors(model: &Cucn) -> Vec<ModelTensor> {
     use burn_store::ModuleSnapshot;
     model
-        .collect(None, Some(Box::new(burn_store::BurnToPyTorchAdapter)), false)
+        .collect(
+            None,
+            Some(Box::new(burn_store::BurnToPyTorchAdapter)),
+            false,
+        )
         .into_iter()
         .map(|t| {
             let data = burn_store::bridge::to_data(&t).expect("tensor data");

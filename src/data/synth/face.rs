@@ -10,7 +10,7 @@ use super::canvas::{
     curve_through, ellipse, fill, lens, line, polygon, rect, smooth_closed, stroke,
 };
 use super::expression::{ActionUnits, Au};
-use super::identity::{Glasses, HairStyle, Identity, Rgb};
+use super::identity::{Glasses, HairStyle, Identity, Rgb, mix};
 use super::nuisance::Pose;
 
 type Pt = (f32, f32);
@@ -22,10 +22,6 @@ const TEETH: Rgb = [0.94, 0.92, 0.85];
 
 fn shade(c: Rgb, k: f32) -> Rgb {
     c.map(|x| x * k)
-}
-
-fn mix(a: Rgb, b: Rgb, t: f32) -> Rgb {
-    [0, 1, 2].map(|i| a[i] + (b[i] - a[i]) * t)
 }
 
 /// A person, a pose and the action units to show.

@@ -89,7 +89,8 @@ pub struct Identity {
     pub resting: ActionUnits,
 }
 
-fn mix(a: Rgb, b: Rgb, t: f32) -> Rgb {
+/// Linear interpolation between two colours.
+pub(crate) fn mix(a: Rgb, b: Rgb, t: f32) -> Rgb {
     [0, 1, 2].map(|i| a[i] + (b[i] - a[i]) * t)
 }
 

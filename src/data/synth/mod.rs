@@ -146,13 +146,7 @@ pub struct SampleMeta {
 /// The seed of the random stream of image `index` of `split` (index `u64::MAX` is reserved for
 /// the split's label plan). SplitMix64 mixing, so neighbouring indices give unrelated streams.
 pub(crate) fn derive_seed(seed: u64, split: Split, index: u64) -> u64 {
-    fn mix(mut z: u64) -> u64 {
-        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    mix(mix(mix(seed) ^ split as u64) ^ index)
+    crate::util::derive_seed(seed, &[split as u64, index])
 }
 
 /// Renders image `index` (0-based) of `split` exactly as `generate` writes it, before JPEG
