@@ -11,7 +11,7 @@ residual branch after the last BatchNorm (`cbam.channel.fc1/fc2`, `cbam.spatial.
 head (`mu|logvar.bn2d/linear/bn1d`) and the classifier `fc`.
 
 Files:
-- narrow.safetensors: a narrow ResNet-18+CBAM (widths 8-16-32-64, 32x32 input, batch 4, head
+- narrow.safetensors and narrow_step2.safetensors (`grad2.*`, `after.*`, `eval.*`): a narrow ResNet-18+CBAM (widths 8-16-32-64, 32x32 input, batch 4, head
   dropout 0 so both sides are deterministic): initial weights `w.*`, input `x`, `targets`,
   permutation `perm`, non-uniform `class_weights`; training-mode outputs `out.logits`, `out.u`,
   `out.mixed`, `out.loss`; gradients `grad.*` of every parameter and PyTorch's own f32 error
@@ -249,8 +249,12 @@ def narrow_fixture():
     out.update({"x": x, "targets": targets, "perm": perm, "class_weights": w,
                 "out.logits": logits, "out.u": u, "out.mixed": mixed,
                 "out.loss": loss.reshape(1), "eval.logits": eval_logits, "eval.u": eval_u})
-    save_file({k: v.detach().contiguous() for k, v in out.items()},
-              os.path.join(OUT, "narrow.safetensors"))
+    # Two files, each under 2 MiB: the first step, and the second step with the state after it.
+    second = ("grad2.", "after.", "eval.")
+    for name, keep in [("narrow.safetensors", lambda k: not k.startswith(second)),
+                       ("narrow_step2.safetensors", lambda k: k.startswith(second))]:
+        save_file({k: v.detach().contiguous() for k, v in out.items() if keep(k)},
+                  os.path.join(OUT, name))
 
 
 def full_fixture():

@@ -205,7 +205,8 @@ fn torch_grads(
 
 #[test]
 fn two_adam_steps_with_groups_match_pytorch() {
-    let fx = read_safetensors("narrow.safetensors");
+    let mut fx = read_safetensors("narrow.safetensors");
+    fx.extend(read_safetensors("narrow_step2.safetensors"));
     let base = Device::default();
     let device = base.clone().autodiff();
     let mut model = load_narrow(&fx, &device);
