@@ -32,15 +32,15 @@ pub mod ablate;
 pub mod audit;
 pub mod bench;
 pub mod classes;
-pub mod eval;
-pub mod util;
-pub mod model;
 pub mod data;
 pub mod demo;
+pub mod eval;
 pub mod evaluate;
 pub mod infer;
-pub mod train;
+pub mod model;
 pub mod predict;
+pub mod train;
+pub mod util;
 
 use std::path::{Path, PathBuf};
 

@@ -42,6 +42,8 @@ enum Command {
     Predict(cli::predict::PredictArgs),
     /// Export a trained model to safetensors (torchvision-style names).
     Export(cli::export::ExportArgs),
+    /// Measure training and inference speed and peak memory.
+    Bench(cli::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Command::Ablate(args) => cli::ablate::run(args).map(|()| ExitCode::SUCCESS),
         Command::Audit(args) => cli::audit::run(args).map(|()| ExitCode::SUCCESS),
         Command::Export(args) => cli::export::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => cli::bench::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

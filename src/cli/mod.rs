@@ -2,6 +2,7 @@
 
 pub mod ablate;
 pub mod audit;
+pub mod bench;
 pub mod compare;
 pub mod data;
 pub mod demo;
