@@ -45,19 +45,16 @@ pub struct RunEvaluation {
     pub report: Report,
     /// Where it was written.
     pub dir: PathBuf,
-    /// How many samples of each split were evaluated, and which split.
+    /// The split evaluated (test, else validation).
     pub split: Split,
 }
 
 /// The training configuration stored with a run's best (else last) checkpoint.
 pub fn run_config(run: &Path) -> Result<TrainConfig, ModelError> {
-    let dir = ["best", "last"]
-        .iter()
-        .find_map(|c| checkpoint::usable(&run.join("checkpoints").join(c)))
-        .ok_or_else(|| ModelError::NotAModel {
-            path: run.to_path_buf(),
-            reason: "not a run directory (no checkpoints/best or checkpoints/last)".into(),
-        })?;
+    let dir = checkpoint::best_or_last(run).ok_or_else(|| ModelError::NotAModel {
+        path: run.to_path_buf(),
+        reason: "not a run directory (no checkpoints/best or checkpoints/last)".into(),
+    })?;
     Ok(checkpoint::read_state(&dir)?.config)
 }
 

@@ -50,11 +50,8 @@ pub fn model_file(path: &Path) -> Result<PathBuf, model::ModelError> {
     if path.is_file() {
         return Ok(path.to_path_buf());
     }
-    ["best", "last"]
-        .iter()
-        .filter_map(|c| train::checkpoint::usable(&path.join("checkpoints").join(c)))
+    train::checkpoint::best_or_last(path)
         .map(|d| d.join("model.bpk"))
-        .next()
         .ok_or_else(|| model::ModelError::NotAModel {
             path: path.to_path_buf(),
             reason: "neither a model file nor a run directory with checkpoints".into(),

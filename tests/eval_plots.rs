@@ -7,15 +7,10 @@ use cucn::eval::plots::{
 use cucn::eval::text::{HAlign, Label, VAlign, draw_label, text_width};
 use image::{Rgb, RgbImage};
 
-const NAMES: [&str; 7] = [
-    "surprise",
-    "fear",
-    "disgust",
-    "happiness",
-    "sadness",
-    "anger",
-    "neutral",
-];
+/// The seven basic classes, in canonical order.
+const NAMES: &[&str] = cucn::classes::CLASS_NAMES
+    .split_at(cucn::classes::NUM_BASIC)
+    .0;
 
 fn decode(png: &[u8]) -> RgbImage {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
@@ -44,7 +39,7 @@ fn diagonal(k: usize, hits: u64, misses: u64) -> Vec<Vec<u64>> {
 
 #[test]
 fn heatmap_has_the_documented_size_and_colours_follow_the_values() {
-    let strong = decode(&confusion_heatmap(&diagonal(7, 90, 2), &NAMES, "strong").unwrap());
+    let strong = decode(&confusion_heatmap(&diagonal(7, 90, 2), NAMES, "strong").unwrap());
     assert_eq!(strong.dimensions(), CONFUSION_SIZE);
     let fraction = non_white(&strong);
     assert!(
@@ -53,7 +48,7 @@ fn heatmap_has_the_documented_size_and_colours_follow_the_values() {
     );
     // Dark cells (row fraction > 0.5) only where the diagonal dominates.
     let dark = |img: &RgbImage| count_pixels(img, |p| p.0[0] < 60 && p.0[2] > 90);
-    let uniform = decode(&confusion_heatmap(&diagonal(7, 5, 5), &NAMES, "uniform").unwrap());
+    let uniform = decode(&confusion_heatmap(&diagonal(7, 5, 5), NAMES, "uniform").unwrap());
     assert!(
         dark(&strong) > 7 * 3000,
         "diagonal cells should be dark: {}",
@@ -64,7 +59,7 @@ fn heatmap_has_the_documented_size_and_colours_follow_the_values() {
 
 #[test]
 fn heatmap_rejects_a_matrix_of_the_wrong_shape() {
-    assert!(confusion_heatmap(&diagonal(6, 1, 0), &NAMES, "x").is_err());
+    assert!(confusion_heatmap(&diagonal(6, 1, 0), NAMES, "x").is_err());
     assert!(confusion_heatmap(&[], &[], "x").is_err());
 }
 
@@ -76,7 +71,7 @@ fn per_class_chart_draws_one_coloured_line_per_run() {
         "baseline".to_string(),
         vec![0.9, 0.4, 0.5, 0.95, 0.8, 0.7, 0.85],
     )];
-    let single = decode(&per_class_chart(&one, &NAMES, "one run").unwrap());
+    let single = decode(&per_class_chart(&one, NAMES, "one run").unwrap());
     assert_eq!(single.dimensions(), PER_CLASS_SIZE);
     assert!(count_pixels(&single, |p| near(p, tab_blue)) > 1000);
     assert_eq!(count_pixels(&single, |p| near(p, tab_orange)), 0);
@@ -86,16 +81,16 @@ fn per_class_chart_draws_one_coloured_line_per_run() {
         "+W+CBAM".to_string(),
         vec![0.85, 0.6, 0.6, 0.9, 0.82, 0.75, 0.8],
     ));
-    let overlay = decode(&per_class_chart(&two, &NAMES, "two runs").unwrap());
+    let overlay = decode(&per_class_chart(&two, NAMES, "two runs").unwrap());
     assert!(count_pixels(&overlay, |p| near(p, tab_orange)) > 1000);
 }
 
 #[test]
 fn per_class_chart_rejects_mismatched_values() {
     let runs = vec![("r".to_string(), vec![0.5; 6])];
-    let message = per_class_chart(&runs, &NAMES, "t").unwrap_err().to_string();
+    let message = per_class_chart(&runs, NAMES, "t").unwrap_err().to_string();
     assert!(message.contains("6 class accuracies"), "{message}");
-    assert!(per_class_chart(&[], &NAMES, "t").is_err());
+    assert!(per_class_chart(&[], NAMES, "t").is_err());
 }
 
 #[test]

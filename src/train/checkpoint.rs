@@ -119,6 +119,14 @@ pub fn usable(dir: &Path) -> Option<PathBuf> {
         .find(|d| d.join("state.json").is_file() && d.join("model.bpk").is_file())
 }
 
+/// The checkpoint folder a run directory is used through: `checkpoints/best`, else
+/// `checkpoints/last`.
+pub fn best_or_last(run: &Path) -> Option<PathBuf> {
+    ["best", "last"]
+        .iter()
+        .find_map(|c| usable(&run.join("checkpoints").join(c)))
+}
+
 /// Reads `state.json` of a checkpoint folder.
 pub fn read_state(dir: &Path) -> Result<TrainState, ModelError> {
     let path = dir.join("state.json");
