@@ -115,6 +115,7 @@ pub fn ablate(
             quiet,
             interrupt: None,
             device: device.clone(),
+            replicas: Vec::new(),
         };
         train(config, &options).map_err(|source| AblateError::Train {
             variant: name.into(),

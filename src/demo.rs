@@ -106,6 +106,7 @@ pub fn run(
         quiet,
         interrupt,
         device: device.clone(),
+        replicas: Vec::new(),
     };
     let train = train(train_cfg, &options)?;
     progress("evaluating the best checkpoint");

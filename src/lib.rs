@@ -34,6 +34,7 @@ pub mod bench;
 pub mod classes;
 pub mod data;
 pub mod demo;
+pub mod device;
 pub mod eval;
 pub mod evaluate;
 pub mod infer;

@@ -165,6 +165,7 @@ fn an_interrupt_mid_epoch_saves_and_the_resumed_run_matches() {
         quiet: true,
         interrupt: Some(Arc::new(AtomicBool::new(stop))),
         device: Device::default(),
+        replicas: Vec::new(),
     };
     let whole = tmp.path().join("whole");
     train(tiny_config(&data), &options(&whole, false, false)).unwrap();
@@ -225,4 +226,64 @@ fn bad_configurations_are_clear_errors() {
     assert!(text(&out).contains("--format"), "{}", text(&out));
     let out = cucn(&["train", "--batch", "many"]);
     assert_eq!(out.status.code(), Some(2), "usage errors exit with 2");
+}
+
+#[test]
+fn a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_data(tmp.path());
+    let run = tmp.path().join("run");
+    // One batch per epoch. Adam's first step moves every weight by about the learning rate, so at
+    // 1e30 the second epoch's forward pass overflows: a real divergence, not an injected one.
+    let mut args = train_args(data.to_str().unwrap(), run.to_str().unwrap(), "3");
+    for (flag, value) in [("--batch", "96"), ("--lr", "1e30")] {
+        let i = args.iter().position(|a| *a == flag).unwrap();
+        args[i + 1] = value;
+    }
+    args.extend(["--fc-lr", "1e30"]);
+    let out = cucn(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let message = text(&out);
+    assert!(
+        message.contains("at epoch 2, batch 1") && message.contains("last good checkpoint"),
+        "{message}"
+    );
+    assert!(!message.contains("panicked"), "{message}");
+    // The checkpoint of epoch 1 is intact and the history holds that epoch only.
+    let last = cucn::train::checkpoint::usable(&run.join("checkpoints/last")).expect("kept");
+    let state = cucn::train::checkpoint::read_state(&last).unwrap();
+    assert_eq!((state.epochs_done, state.batches_done), (1, 0));
+    let epochs = history(&run);
+    assert_eq!(epochs.len(), 1);
+    assert!(epochs[0].train_loss.is_finite());
+}
+
+#[test]
+fn devices_split_the_batch_deterministically_and_one_device_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_data(tmp.path());
+    let data = data.to_str().unwrap();
+    let run = |name: &str, devices: Option<&str>| {
+        let out_dir = tmp.path().join(name);
+        let mut args = train_args(data, out_dir.to_str().unwrap(), "1");
+        if let Some(list) = devices {
+            args.extend(["--devices", list]);
+        }
+        let out = cucn(&args);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        history(&out_dir)
+    };
+    let default = run("default", None);
+    assert_same_learning(&default, &run("one", Some("cpu")));
+    // Two replicas on the CPU run Burn's multi-device path (fork, gradients moved and summed).
+    let split = run("split_a", Some("cpu,cpu"));
+    assert_same_learning(&split, &run("split_b", Some("cpu,cpu")));
+    assert!(split[0].train_loss.is_finite() && split[0].train_loss > 0.0);
+    // BatchNorm and mixing work per share, so the numbers are not the single-device ones.
+    assert_ne!(split[0].train_loss, default[0].train_loss);
+
+    let out = cucn(&["train", "--devices", "cuda:0", "--out", "/nonexistent/run"]);
+    assert_eq!(out.status.code(), Some(1));
+    #[cfg(not(feature = "cuda"))]
+    assert!(text(&out).contains("--features cuda"), "{}", text(&out));
 }

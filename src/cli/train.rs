@@ -72,6 +72,10 @@ pub struct TrainArgs {
     /// Skip bad samples (listed in RUN_DIR/skipped.csv) instead of stopping.
     #[arg(long)]
     pub skip_bad: bool,
+    /// Devices to train on, comma-separated: cuda:N or N (GPU N, needs `--features cuda`), cpu.
+    /// The first holds the model; every batch is split over all of them (data parallel)
+    #[arg(long, value_name = "LIST")]
+    pub devices: Option<String>,
     /// Continue the run in this directory from its last checkpoint.
     #[arg(long)]
     pub resume: Option<PathBuf>,
@@ -146,12 +150,18 @@ pub fn run(args: &TrainArgs, interrupt: Arc<AtomicBool>) -> anyhow::Result<()> {
         (None, Some(o)) => o.clone(),
         (None, None) => anyhow::bail!("--out RUN_DIR is required (or --resume RUN_DIR)"),
     };
+    let mut devices = match &args.devices {
+        Some(list) => cucn::device::parse_devices(list)?,
+        None => vec![Device::default()],
+    };
+    let device = devices.remove(0);
     let opts = TrainOptions {
         out,
         resume: args.resume.is_some(),
         quiet: args.quiet,
         interrupt: Some(interrupt),
-        device: Device::default(),
+        device,
+        replicas: devices,
     };
     let summary = cucn::train::train(config, &opts)?;
     if args.json {

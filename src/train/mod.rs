@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod class_weights;
 pub mod config;
 pub mod history;
+pub mod step;
 pub mod trainer;
 
 pub use class_weights::ClassWeights;

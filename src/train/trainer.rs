@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::GradientsParams;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -18,18 +17,17 @@ use rand_chacha::ChaCha8Rng;
 use super::checkpoint::{self, PartialEpoch, TrainState};
 use super::config::{ConfigError, TrainConfig};
 use super::history::{self, EpochMetrics};
+use super::step::{StepDevice, StepResult, StepSeeds, forward_backward};
 use crate::data::{self, Augment, BatchLoader, DataError, Dataset, LoaderConfig, Sample, Split};
 use crate::eval::metrics::ConfusionMatrix;
-use crate::infer::{self, argmax, batch_tensor};
+use crate::infer;
 use crate::model::ModelError;
 use crate::model::weights::import_pytorch;
 use crate::util::derive_seed;
 
-/// Purposes of derived seeds (the last element of a seed path).
+/// Purposes of derived seeds (the last element of a seed path; the step's own are in `step`).
 const SEED_INIT: u64 = 0;
 const SEED_ORDER: u64 = 1;
-const SEED_DROPOUT: u64 = 2;
-const SEED_PERM: u64 = 3;
 
 /// How to run the training.
 #[derive(Clone)]
@@ -42,8 +40,11 @@ pub struct TrainOptions {
     pub quiet: bool,
     /// Set (by Ctrl-C) to stop after the current batch with a checkpoint.
     pub interrupt: Option<Arc<AtomicBool>>,
-    /// Where to compute.
+    /// Where to compute: the model, the optimizer and the evaluation live here.
     pub device: Device,
+    /// Further devices that each take a share of every training batch (data parallel, see
+    /// `train::step`); empty for one device.
+    pub replicas: Vec<Device>,
 }
 
 /// A finished run.
@@ -153,6 +154,13 @@ fn held_out(dataset: &Dataset) -> Result<Arc<[Sample]>, TrainError> {
 /// Trains CUCN as `config` says, writing the run directory; see the module docs.
 pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainSummary, TrainError> {
     config.validate()?;
+    let device_count = 1 + opts.replicas.len();
+    if config.train.batch < 2 * device_count {
+        return Err(TrainError::Config(ConfigError::Invalid(format!(
+            "batch {} is too small for {device_count} devices: each needs at least 2 samples",
+            config.train.batch
+        ))));
+    }
     let dir = &opts.out;
     let last_dir = dir.join("checkpoints").join("last");
     let resumed = if opts.resume {
@@ -260,13 +268,10 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainSummary, T
 
     let size = config.model.input_size;
     let batch = config.train.batch;
-    let weights_tensor = Tensor::<1>::from_data(
-        TensorData::new(
-            class_weights.iter().map(|&w| w as f32).collect::<Vec<_>>(),
-            [class_weights.len()],
-        ),
-        &ad,
-    );
+    let step_devices: Vec<StepDevice> = std::iter::once(&base)
+        .chain(&opts.replicas)
+        .map(|d| StepDevice::new(d, &class_weights))
+        .collect();
     let batches_per_epoch = train_samples.len() / batch;
     for epoch in state.epochs_done..config.train.epochs {
         let e = epoch as u64;
@@ -299,24 +304,24 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainSummary, T
             let b = b?;
             let bi = start + i;
             let n = b.labels.len();
-            base.seed(derive_seed(seed, &[e, bi as u64, SEED_DROPOUT]));
-            let perm = config.train.mix.then(|| {
-                let mut p: Vec<i64> = (0..n as i64).collect();
-                p.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
-                    seed,
-                    &[e, bi as u64, SEED_PERM],
-                )));
-                Tensor::<1, Int>::from_data(TensorData::new(p, [n]), &ad)
-            });
-            let labels: Vec<i64> = b.labels.iter().map(|&l| l as i64).collect();
-            let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &ad);
-            let out = model.forward_train(
-                batch_tensor(b.images, n, size, &ad),
-                targets,
-                perm,
-                weights_tensor.clone(),
+            let seeds = StepSeeds {
+                seed,
+                epoch: e,
+                batch: bi as u64,
+            };
+            let StepResult {
+                loss,
+                correct,
+                grads,
+            } = forward_backward(
+                &model,
+                &step_devices,
+                b.images,
+                &b.labels,
+                size,
+                config.train.mix,
+                &seeds,
             );
-            let loss = f64::from(out.loss.clone().into_scalar::<f32>());
             if !loss.is_finite() {
                 bar.abandon();
                 return Err(TrainError::NonFinite {
@@ -325,20 +330,6 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainSummary, T
                     loss,
                 });
             }
-            let k = out.logits.dims()[1];
-            let logits = out
-                .logits
-                .clone()
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .expect("f32");
-            let correct = logits
-                .chunks(k)
-                .zip(&b.labels)
-                .filter(|(row, l)| argmax(row) == **l)
-                .count();
-            let grads = GradientsParams::from_grads(out.loss.backward(), &model);
             model = optim.step(model, grads);
             state.partial.loss_sum += loss * n as f64;
             state.partial.correct += correct;
