@@ -23,9 +23,12 @@ pub enum DemoSize {
 
 /// The benchmark and training settings of a demo size.
 pub fn demo_configs(size: DemoSize, data_dir: &Path) -> (SynthConfig, TrainConfig) {
-    let (train_n, test_n, px, epochs) = match size {
-        DemoSize::Full => (3000, 1000, 64, 6),
-        DemoSize::Quick => (480, 240, 48, 2),
+    // Sized for the 5-minute budget on 2 cores: at 64 px a step costs little more than at 48 px
+    // (the CPU backend is overhead-bound at these sizes) and the faces carry more detail; batch 16
+    // learned more per image than 32 (57 % against 52 % after 6,000 training images).
+    let (train_n, test_n, px, epochs, batch) = match size {
+        DemoSize::Full => (1400, 400, 64, 3, 16),
+        DemoSize::Quick => (480, 240, 48, 2, 32),
     };
     let synth = SynthConfig {
         train: train_n,
@@ -38,12 +41,12 @@ pub fn demo_configs(size: DemoSize, data_dir: &Path) -> (SynthConfig, TrainConfi
     cfg.data.path = Some(data_dir.to_path_buf());
     cfg.model.input_size = px as usize;
     cfg.train.epochs = epochs;
-    cfg.train.batch = 32;
+    cfg.train.batch = batch;
     cfg.train.class_weights = ClassWeights::InverseSqrt;
     // From scratch (no pretrained face weights here), so larger steps than the fine-tuning recipe.
     cfg.optim.lr = 1e-3;
     cfg.optim.fc_lr = 1e-3;
-    cfg.optim.gamma = 0.85;
+    cfg.optim.gamma = 0.8;
     (synth, cfg)
 }
 
