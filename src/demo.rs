@@ -27,7 +27,7 @@ pub fn demo_configs(size: DemoSize, data_dir: &Path) -> (SynthConfig, TrainConfi
     // (the CPU backend is overhead-bound at these sizes) and the faces carry more detail; batch 16
     // learned more per image than 32 (57 % against 52 % after 6,000 training images).
     let (train_n, test_n, px, epochs, batch) = match size {
-        DemoSize::Full => (1400, 400, 64, 3, 16),
+        DemoSize::Full => (1800, 500, 64, 3, 16),
         DemoSize::Quick => (480, 240, 48, 2, 32),
     };
     let synth = SynthConfig {

@@ -8,6 +8,8 @@ use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use super::conv::conv2d;
+
 use super::cbam::{Cbam, CbamConfig};
 use super::norm::{TorchBatchNorm, TorchBatchNormConfig};
 
@@ -159,13 +161,13 @@ impl Block {
     /// - output: `[B, width * expansion, H / stride, W / stride]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+            Some(d) => d.bn.forward(conv2d(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let y = relu(self.bn1.forward(self.conv1.forward(x)));
-        let mut y = self.bn2.forward(self.conv2.forward(y));
+        let y = relu(self.bn1.forward(conv2d(&self.conv1, x)));
+        let mut y = self.bn2.forward(conv2d(&self.conv2, y));
         if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            y = bn3.forward(conv3.forward(relu(y)));
+            y = bn3.forward(conv2d(conv3, relu(y)));
         }
         if let Some(cbam) = &self.cbam {
             y = cbam.forward(y);

@@ -3,6 +3,7 @@
 
 pub mod backbone;
 pub mod cbam;
+pub mod conv;
 pub mod error;
 pub mod head;
 pub mod loss;
