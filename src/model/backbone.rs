@@ -8,9 +8,8 @@ use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use super::conv::conv2d;
-
 use super::cbam::{Cbam, CbamConfig};
+use super::conv::conv2d;
 use super::norm::{TorchBatchNorm, TorchBatchNormConfig};
 
 /// The block type and per-stage block counts of a ResNet depth.

@@ -96,7 +96,6 @@ pub fn forward_backward(
     let n = labels.len();
     let per_image = 3 * size * size;
     let shards = shard_bounds(n, devices.len());
-    let several = devices.len() > 1;
     let mut pending = Vec::with_capacity(devices.len());
     // Queue every device's work before reading anything back.
     for (d, (dev, &(start, end))) in devices.iter().zip(&shards).enumerate() {
@@ -126,12 +125,8 @@ pub fn forward_backward(
             perm,
             dev.class_weights.clone(),
         );
-        // One device: the loss as it is (bit-identical to a run without this split).
-        let weighted = if several {
-            out.loss.clone().mul_scalar(m as f64 / n as f64)
-        } else {
-            out.loss.clone()
-        };
+        // With one device the factor is exactly 1: the same numbers as an unsplit step.
+        let weighted = out.loss.clone().mul_scalar(m as f64 / n as f64);
         let grads = GradientsParams::from_grads(weighted.backward(), &replica);
         pending.push((out.loss, out.logits, grads, m));
     }
@@ -139,8 +134,8 @@ pub fn forward_backward(
     let main = &devices[0].device;
     let mut loss = 0.0;
     let mut correct = 0;
+    // With one device the accumulator only takes the gradients over (nothing to add).
     let mut accumulator = GradientsAccumulator::<Cucn>::new();
-    let mut single = None;
     for ((shard_loss, logits, grads, m), &(start, _)) in pending.into_iter().zip(&shards) {
         let value = f64::from(shard_loss.into_scalar::<f32>());
         loss += value * m as f64 / n as f64;
@@ -155,17 +150,12 @@ pub fn forward_backward(
             .zip(&labels[start..])
             .filter(|(row, l)| argmax(row) == **l)
             .count();
-        if several {
-            accumulator.accumulate(model, grads.to_device(main, model));
-        } else {
-            single = Some(grads);
-        }
+        accumulator.accumulate(model, grads.to_device(main, model));
     }
-    let grads = single.unwrap_or_else(|| accumulator.grads());
     StepResult {
         loss,
         correct,
-        grads,
+        grads: accumulator.grads(),
     }
 }
 
