@@ -181,6 +181,16 @@ pub fn precision_at_k(scores: &[f64], positive: &[bool], k: usize) -> Option<f64
     Some(hits as f64 / k as f64)
 }
 
+/// The sample a ranking entry points at, or an error if the ranking belongs to other samples.
+fn ranked_sample(samples: &[AuditSample], index: usize) -> Result<&AuditSample, EvalError> {
+    samples.get(index).ok_or_else(|| {
+        EvalError::Input(format!(
+            "ranking refers to sample {index} of {}",
+            samples.len()
+        ))
+    })
+}
+
 /// `audit.csv` in rank order: `rank, path, given_label, predicted_label, probability (of the
 /// prediction), probability_given, u, suspicion, uncertainty_rank, disagreement_rank`.
 pub fn audit_csv(
@@ -198,13 +208,7 @@ pub fn audit_csv(
         "rank,path,given_label,predicted_label,probability,probability_given,u,suspicion,uncertainty_rank,disagreement_rank\n",
     );
     for r in ranking {
-        let s = samples.get(r.index).ok_or_else(|| {
-            EvalError::Input(format!(
-                "ranking refers to sample {} of {}",
-                r.index,
-                samples.len()
-            ))
-        })?;
+        let s = ranked_sample(samples, r.index)?;
         let _ = writeln!(
             csv,
             "{},{},{},{},{:.6},{:.6},{:.6},{:.6},{},{}",
@@ -236,13 +240,7 @@ pub fn audit_contact_sheet(
         .iter()
         .zip(images)
         .map(|(r, image)| {
-            let s = samples.get(r.index).ok_or_else(|| {
-                EvalError::Input(format!(
-                    "ranking refers to sample {} of {}",
-                    r.index,
-                    samples.len()
-                ))
-            })?;
+            let s = ranked_sample(samples, r.index)?;
             Ok(Tile {
                 image: image.clone(),
                 caption: vec![
