@@ -5,6 +5,7 @@ pub mod backbone;
 pub mod cbam;
 pub mod conv;
 pub mod error;
+pub mod fused_adam;
 pub mod head;
 pub mod loss;
 pub mod network;
