@@ -177,7 +177,12 @@ mod tests {
     use super::FusedAdam;
 
     fn values(model: &Linear) -> Vec<f32> {
-        let mut out = model.weight.val().into_data().into_vec::<f32>().unwrap();
+        let mut out = model
+            .weight
+            .val()
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
         out.extend(
             model
                 .bias
@@ -185,7 +190,7 @@ mod tests {
                 .unwrap()
                 .val()
                 .into_data()
-                .into_vec::<f32>()
+                .try_into_vec::<f32>()
                 .unwrap(),
         );
         out
