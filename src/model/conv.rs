@@ -15,10 +15,14 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{Slice, Tensor};
 
-/// Output pixels per image below which the batched product is used (measured: 100-200 gave the
-/// best training step at 64 and 112 px, 32 and everything were slower). Beyond it `flex`'s products
-/// are already wide (its tiles are 512 pixels) and the gathered columns would only cost memory.
-pub const BATCHED_BELOW_PIXELS: usize = 200;
+/// Output pixels per image below which the batched product is used: the 4 x 4 and 2 x 2 maps of
+/// `layer3`/`layer4`, and 7 x 7 at 112 px. Measured per 3x3 convolution (batch 32, fwd+bwd / eval):
+/// at 4 x 4 the product is 1.4x / 1.3x faster than `flex`, at 7 x 7 about even, at 8 x 8 and
+/// 14 x 14 `flex` is faster (1.3x / 2x and 1.2x / 3.5x: the gather costs more than the thin
+/// products). In the whole network a limit of 50 beat 200 (`cucn bench`, two runs each): 112 px
+/// training 12.6/12.8 -> 15.3/13.2 img/s, inference 46.4/46.5 -> 52.4/47.3, 64 px inference
+/// 108.9/106.2 -> 126.6/118.1, 64 px training even; and 20 was no better than 50.
+pub const BATCHED_BELOW_PIXELS: usize = 50;
 
 /// `conv.forward(x)` for a bias-free, ungrouped, undilated convolution with symmetric explicit
 /// padding (every convolution of the backbone), computed as one matrix product when the output

@@ -79,9 +79,15 @@ impl TorchBatchNorm {
             None => Tensor::zeros([channels], &device),
         };
         if !device.is_autodiff() {
+            // PyTorch's CPU inference form: one scale and one shift per channel, so two passes
+            // over the activations instead of the four of `(x - mean) / std * gamma + beta`.
             let mean = self.running_mean.value().to_device(&device);
             let var = self.running_var.value().to_device(&device);
-            return burn::tensor::module::batch_norm(input, gamma, beta, mean, var, self.eps);
+            let scale = gamma / var.add_scalar(self.eps).sqrt();
+            let shift = beta - mean * scale.clone();
+            let mut per_channel = [1; D];
+            per_channel[1] = channels;
+            return input * scale.reshape(per_channel) + shift.reshape(per_channel);
         }
         let count = input.shape().num_elements() / channels;
         let result = burn::tensor::module::batch_norm_train(input, gamma, beta, self.eps);
