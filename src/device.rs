@@ -62,6 +62,15 @@ fn gpu(_index: usize, name: &str) -> Result<Device, DeviceError> {
     Err(DeviceError::NoGpuBuild(name.to_string()))
 }
 
+/// Whether `device` (with or without autodiff) is Burn's `flex` CPU backend, where cucn's own
+/// CPU kernels ([`crate::model::fused_adam`], [`crate::model::cpu_batch_norm`]) replace Burn's.
+pub fn is_flex(device: &Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        burn::backend::DispatchDevice::Flex(_)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,10 +9,11 @@
 //! written with either optimizer resume with the other. Tensors on other devices (CUDA), or in
 //! another precision, take Burn's `Adam` path.
 
-use burn::backend::DispatchDevice;
 use burn::optim::{Adam, AdamState, AdaptiveMomentumState, LearningRate, Optimizer};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
+
+use crate::device::is_flex;
 
 /// Elements per parallel work item: large enough that rayon's overhead vanishes, small enough
 /// that the BatchNorm and CBAM tensors (tens to thousands of elements) run in one piece.
@@ -98,7 +99,7 @@ fn update(s: &StepScalars, param: &mut f32, grad: f32, m: &mut f32, v: &mut f32)
 }
 
 fn is_f32_on_flex<const D: usize>(tensor: &Tensor<D>) -> bool {
-    tensor.dtype() == DType::F32 && matches!(tensor.device().as_dispatch(), DispatchDevice::Flex(_))
+    tensor.dtype() == DType::F32 && is_flex(&tensor.device())
 }
 
 fn slice_mut(data: &mut TensorData) -> &mut [f32] {

@@ -4,6 +4,7 @@
 pub mod backbone;
 pub mod cbam;
 pub mod conv;
+pub mod cpu_batch_norm;
 pub mod error;
 pub mod fused_adam;
 pub mod head;

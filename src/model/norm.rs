@@ -8,6 +8,8 @@ use burn::config::Config;
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::{Device, Tensor};
 
+use super::cpu_batch_norm::batch_norm_train;
+
 /// Configuration of [`TorchBatchNorm`].
 #[derive(Config, Debug)]
 pub struct TorchBatchNormConfig {
@@ -90,7 +92,7 @@ impl TorchBatchNorm {
             return input * scale.reshape(per_channel) + shift.reshape(per_channel);
         }
         let count = input.shape().num_elements() / channels;
-        let result = burn::tensor::module::batch_norm_train(input, gamma, beta, self.eps);
+        let (output, batch_mean, batch_var) = batch_norm_train(input, gamma, beta, self.eps);
         // PyTorch updates the running variance with the unbiased estimate n / (n - 1).
         let unbiased = if count > 1 {
             count as f64 / (count as f64 - 1.0)
@@ -100,14 +102,14 @@ impl TorchBatchNorm {
         let m = self.momentum;
         let mean = self.running_mean.value_sync().to_device(&device);
         let var = self.running_var.value_sync().to_device(&device);
-        let mean = mean.mul_scalar(1.0 - m) + result.mean.detach().mul_scalar(m);
-        let var = var.mul_scalar(1.0 - m) + result.variance.detach().mul_scalar(m * unbiased);
+        let mean = mean.mul_scalar(1.0 - m) + batch_mean.detach().mul_scalar(m);
+        let var = var.mul_scalar(1.0 - m) + batch_var.detach().mul_scalar(m * unbiased);
         self.running_mean.update(mean.detach());
         self.running_var.update(var.detach());
         // Fold the update in now: Burn's `RunningState` otherwise lags one update behind in
         // `visit` (what saving and exporting read).
         self.running_mean.value_sync();
         self.running_var.value_sync();
-        result.output
+        output
     }
 }
