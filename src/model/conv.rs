@@ -15,6 +15,8 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{Slice, Tensor};
 
+use super::cpu_conv;
+
 /// Output pixels per image below which the batched product is used: the 4 x 4 and 2 x 2 maps of
 /// `layer3`/`layer4`, and 7 x 7 at 112 px. Measured per 3x3 convolution (batch 32, fwd+bwd / eval):
 /// at 4 x 4 the product is 1.4x / 1.3x faster than `flex`, at 7 x 7 about even, at 8 x 8 and
@@ -48,7 +50,11 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let ho = (h + 2 * padding[0] - kh) / sh + 1;
     let wo = (w + 2 * padding[1] - kw) / sw + 1;
     if ho * wo >= BATCHED_BELOW_PIXELS {
-        return conv.forward(x);
+        return if cpu_conv::applies(&x, [kh, kw], conv.stride, padding) {
+            cpu_conv::conv2d_cpu(x, conv.weight.val(), conv.stride[0], padding[0])
+        } else {
+            conv.forward(x)
+        };
     }
     let x = if padding != [0, 0] {
         x.pad(
@@ -112,11 +118,21 @@ mod tests {
     }
 
     #[test]
-    fn the_batched_product_is_the_same_convolution_forward_and_backward() {
+    fn both_cpu_paths_are_the_same_convolution_forward_and_backward() {
         let device = Device::default().autodiff();
         device.seed(7);
         // (kernel, stride, padding, input side): 3x3 plain and strided, the 1x1 projection.
-        for (k, s, p, side) in [(3, 1, 1, 6), (3, 2, 1, 7), (1, 2, 0, 8), (1, 1, 0, 5)] {
+        for (k, s, p, side) in [
+            (3, 1, 1, 6),
+            (3, 2, 1, 7),
+            (1, 2, 0, 8),
+            (1, 1, 0, 5),
+            // Outputs of 50 pixels or more: `flex`'s forward with cucn's weight gradient.
+            (3, 1, 1, 9),
+            (3, 2, 1, 17),
+            (7, 2, 3, 19),
+            (1, 2, 0, 16),
+        ] {
             let conv = Conv2dConfig::new([5, 4], [k, k])
                 .with_stride([s, s])
                 .with_padding(PaddingConfig2d::Explicit(p, p, p, p))

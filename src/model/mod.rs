@@ -5,6 +5,7 @@ pub mod backbone;
 pub mod cbam;
 pub mod conv;
 pub mod cpu_batch_norm;
+pub mod cpu_conv;
 pub mod error;
 pub mod fused_adam;
 pub mod head;
