@@ -11,6 +11,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
+use super::conv::conv2d;
 use super::norm::{TorchBatchNorm, TorchBatchNormConfig};
 
 /// Configuration of [`Cbam`].
@@ -92,7 +93,7 @@ impl SpatialGate {
     /// - `x`: `[B, C, H, W]`; output: same.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let pooled = Tensor::cat(vec![x.clone().max_dim(1), x.clone().mean_dim(1)], 1);
-        let gate = sigmoid(self.bn.forward(self.conv.forward(pooled)));
+        let gate = sigmoid(self.bn.forward(conv2d(&self.conv, pooled)));
         x * gate
     }
 }

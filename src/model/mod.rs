@@ -6,6 +6,7 @@ pub mod cbam;
 pub mod conv;
 pub mod cpu_batch_norm;
 pub mod cpu_conv;
+pub mod cpu_max_pool;
 pub mod error;
 pub mod fused_adam;
 pub mod head;

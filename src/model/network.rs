@@ -9,6 +9,8 @@ use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Device, Int, Tensor};
 
 use super::backbone::{Block, BlockSpec, bn, conv, stage, stage_layout};
+use super::conv::conv2d;
+use super::cpu_max_pool::max_pool2d;
 use super::error::ModelError;
 use super::head::{RulBranch, RulBranchConfig};
 use super::loss::{add_up_loss, mix_features, weighted_cross_entropy};
@@ -175,14 +177,34 @@ pub struct Prediction {
 }
 
 impl Cucn {
+    /// The stem's max pooling, through cucn's CPU kernel when its settings allow (they always do
+    /// for a built network: 3x3, stride 2, padding 1).
+    fn stem_pool(&self, x: Tensor<4>) -> Tensor<4> {
+        let pool = &self.maxpool;
+        match pool.padding {
+            PaddingConfig2d::Explicit(top, left, bottom, right)
+                if top == left
+                    && left == bottom
+                    && bottom == right
+                    && pool.kernel_size[0] == pool.kernel_size[1]
+                    && pool.stride[0] == pool.stride[1]
+                    && pool.dilation == [1, 1]
+                    && !pool.ceil_mode =>
+            {
+                max_pool2d(x, pool.kernel_size[0], pool.stride[0], top)
+            }
+            _ => pool.forward(x),
+        }
+    }
+
     /// Backbone features.
     ///
     /// # Shapes
     /// - `images`: `[B, 3, S, S]` (normalized)
     /// - output: `[B, C, h, w]` with `h = w = feature_side()`
     pub fn features(&self, images: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn1.forward(self.conv1.forward(images)));
-        let mut x = self.maxpool.forward(x);
+        let x = relu(self.bn1.forward(conv2d(&self.conv1, images)));
+        let mut x = self.stem_pool(x);
         for block in self
             .layer1
             .iter()
