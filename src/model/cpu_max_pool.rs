@@ -229,7 +229,7 @@ pub fn max_pool2d(x: Tensor<4>, kernel: usize, stride: usize, padding: usize) ->
 #[cfg(test)]
 mod tests {
     use burn::tensor::ops::MaxPoolOptions;
-    use burn::tensor::{Device, Distribution, Tensor};
+    use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
     use super::max_pool2d;
 
@@ -258,5 +258,21 @@ mod tests {
                 "k{k} s{s} p{p} side {side} gradient"
             );
         }
+    }
+
+    #[test]
+    fn nan_propagates_to_every_window_that_holds_it() {
+        let device = Device::default();
+        let mut values = vec![0.5f32; 36];
+        values[21] = f32::NAN; // row 3, column 3 of a 6 x 6 plane: in 2 x 2 overlapping windows
+        let x = Tensor::<4>::from_data(TensorData::new(values, [1, 1, 6, 6]), &device);
+        let nan_at = |t: Tensor<4>| t.is_nan().into_data().try_to_vec::<bool>().expect("bools");
+        let ours = nan_at(max_pool2d(x.clone(), 3, 2, 1));
+        let options = MaxPoolOptions::new([3; 2])
+            .with_stride([2; 2])
+            .with_padding([1; 2]);
+        let burn = nan_at(burn::tensor::module::max_pool2d(x, options));
+        assert_eq!(ours, burn);
+        assert_eq!(ours.iter().filter(|&&nan| nan).count(), 4, "{ours:?}");
     }
 }
