@@ -63,7 +63,8 @@ fn gpu(_index: usize, name: &str) -> Result<Device, DeviceError> {
 }
 
 /// Whether `device` (with or without autodiff) is Burn's `flex` CPU backend, where cucn's own
-/// CPU kernels ([`crate::model::fused_adam`], [`crate::model::cpu_batch_norm`]) replace Burn's.
+/// CPU kernels ([`crate::model::fused_adam`], [`crate::model::cpu_batch_norm`],
+/// [`crate::model::cpu_conv`], [`crate::model::cpu_max_pool`]) replace Burn's.
 pub fn is_flex(device: &Device) -> bool {
     matches!(
         device.clone().inner().as_dispatch(),

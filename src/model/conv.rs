@@ -27,8 +27,9 @@ use super::cpu_conv;
 pub const BATCHED_BELOW_PIXELS: usize = 50;
 
 /// `conv.forward(x)` for a bias-free, ungrouped, undilated convolution with symmetric explicit
-/// padding (every convolution of the backbone), computed as one matrix product when the output
-/// maps are small (see the module documentation); otherwise Burn's own convolution.
+/// padding (every convolution of the network), computed as one matrix product when the output
+/// maps are small (see the module documentation); otherwise Burn's own convolution, with cucn's
+/// weight gradient on the CPU ([`cpu_conv`]).
 ///
 /// # Shapes
 /// - `x`: `[N, C_in, H, W]`; output `[N, C_out, H_out, W_out]`
