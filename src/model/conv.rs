@@ -110,13 +110,10 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tensor};
 
     use super::conv2d;
+    use crate::model::max_abs_diff;
 
     /// f32 sums taken in another order: a few ulps of the largest terms.
     const TOLERANCE: f32 = 1e-4;
-
-    fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
-        (a - b).abs().max().into_scalar::<f32>()
-    }
 
     #[test]
     fn both_cpu_paths_are_the_same_convolution_forward_and_backward() {

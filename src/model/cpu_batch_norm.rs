@@ -316,13 +316,10 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tensor};
 
     use super::batch_norm_train;
+    use crate::model::max_abs_diff;
 
     /// f32 results of sums taken in f64 here and in f32 by Burn.
     const TOLERANCE: f32 = 1e-4;
-
-    fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
-        (a - b).abs().max().into_scalar::<f32>()
-    }
 
     #[test]
     fn matches_burns_batch_norm_forward_and_backward() {

@@ -37,16 +37,33 @@ pub trait CpuMaxPool: burn::backend::Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// Window geometry of one pooling.
-#[derive(Clone, Copy, Debug)]
+/// Window geometry of one pooling, with the input span under each output row and column
+/// (computed once per call, shared by every plane).
+#[derive(Debug)]
 struct Window {
-    kernel: usize,
-    stride: usize,
-    padding: usize,
     h: usize,
     w: usize,
     ho: usize,
     wo: usize,
+    rows: Vec<Range<usize>>,
+    cols: Vec<Range<usize>>,
+}
+
+/// Input rows (or columns) under each of the `outputs` positions along a side of `len`.
+fn spans(
+    outputs: usize,
+    len: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> Vec<Range<usize>> {
+    (0..outputs)
+        .map(|o| {
+            let start = (o * stride).saturating_sub(padding);
+            let end = (o * stride + kernel).saturating_sub(padding).min(len);
+            start..end
+        })
+        .collect()
 }
 
 impl Window {
@@ -54,35 +71,21 @@ impl Window {
         let shape = x.layout().shape();
         let (h, w) = (shape[2], shape[3]);
         let out = |side: usize| (side + 2 * padding - kernel) / stride + 1;
+        let (ho, wo) = (out(h), out(w));
         Self {
-            kernel,
-            stride,
-            padding,
             h,
             w,
-            ho: out(h),
-            wo: out(w),
+            ho,
+            wo,
+            rows: spans(ho, h, kernel, stride, padding),
+            cols: spans(wo, w, kernel, stride, padding),
         }
-    }
-
-    /// Input rows (or columns) under each output position along a side of `len`.
-    fn spans(&self, outputs: usize, len: usize) -> Vec<Range<usize>> {
-        (0..outputs)
-            .map(|o| {
-                let start = (o * self.stride).saturating_sub(self.padding);
-                let end = (o * self.stride + self.kernel)
-                    .saturating_sub(self.padding)
-                    .min(len);
-                start..end
-            })
-            .collect()
     }
 
     /// Pools one plane: for each output, in order, `visit(output, index in the plane, maximum)`.
     fn pool_plane(&self, plane: &[f32], mut visit: impl FnMut(usize, usize, f32)) {
-        let (rows, cols) = (self.spans(self.ho, self.h), self.spans(self.wo, self.w));
-        for (oh, rows) in rows.iter().enumerate() {
-            for (ow, cols) in cols.iter().enumerate() {
+        for (oh, rows) in self.rows.iter().enumerate() {
+            for (ow, cols) in self.cols.iter().enumerate() {
                 let mut best_index = rows.start * self.w + cols.start;
                 let mut best = plane[best_index];
                 for ih in rows.clone() {

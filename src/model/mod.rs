@@ -18,3 +18,12 @@ pub mod weights;
 
 pub use error::ModelError;
 pub use network::{Cucn, CucnConfig, Prediction, TrainOutput};
+
+/// Largest absolute difference between two tensors (the unit tests' comparisons with Burn).
+#[cfg(test)]
+pub(crate) fn max_abs_diff<const D: usize>(
+    a: burn::tensor::Tensor<D>,
+    b: burn::tensor::Tensor<D>,
+) -> f32 {
+    (a - b).abs().max().into_scalar::<f32>()
+}
