@@ -10,10 +10,12 @@ pub mod cpu_max_pool;
 pub mod error;
 pub mod fused_adam;
 pub mod head;
+pub mod im2col_conv;
 pub mod loss;
 pub mod network;
 pub mod norm;
 pub mod optim;
+pub mod shifted_conv;
 pub mod weights;
 
 pub use error::ModelError;

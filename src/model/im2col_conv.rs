@@ -1,0 +1,190 @@
+//! A 2-D convolution with small output maps as one matrix product over the whole batch.
+//!
+//! Deep in a ResNet the maps are small (4 x 4 pixels in `layer4` at 112 px input): per image, a
+//! product is a few columns wide and the whole weight matrix (9.4 MB for a 512-channel 3x3
+//! convolution) is streamed from memory once per image. Here the im2col columns of all images are
+//! gathered first, `columns [C_in k k, N H_out W_out]`, so that the forward pass is one product
+//! `W [C_out, C_in k k] x columns`, and the backward pass two: `dW = dY x columnsᵀ` and
+//! `dcolumns = Wᵀ x dY`, whose columns are added back into the input gradient (col2im). `gemm`
+//! splits each product over blocks of its output, never over the inner dimension, so results do not
+//! depend on the number of threads.
+
+use rayon::prelude::*;
+
+use super::shifted_conv::Geometry;
+
+/// Rows of the columns matrix: one per input channel and kernel offset, in the weight's order.
+fn rows(g: &Geometry) -> usize {
+    g.cin * g.k * g.k
+}
+
+/// Output pixels of the whole batch: the columns.
+fn pixels(g: &Geometry) -> usize {
+    g.n * g.ho * g.wo
+}
+
+/// For kernel column offset `j`: the output columns `ow` whose input column lies inside the
+/// image, as `first..last`.
+fn valid_columns(g: &Geometry, j: usize) -> (usize, usize) {
+    let first = g.padding.saturating_sub(j).div_ceil(g.stride);
+    // Kernels wider than the padded image reach past it entirely for large `j`.
+    let last = (g.w + g.padding)
+        .saturating_sub(j)
+        .div_ceil(g.stride)
+        .min(g.wo);
+    (first, last.max(first))
+}
+
+/// The input row under output row `oh` for kernel row offset `i`, if inside the image.
+fn input_row(g: &Geometry, oh: usize, i: usize) -> Option<usize> {
+    (oh * g.stride + i)
+        .checked_sub(g.padding)
+        .filter(|&ih| ih < g.h)
+}
+
+/// The columns of `x` (`[n, cin, h, w]`): row `(c, i, j)` holds, for every output pixel of every
+/// image, the input value under kernel offset `(i, j)` of channel `c` (zero in the padding).
+fn columns(x: &[f32], g: &Geometry) -> Vec<f32> {
+    let (k, pixels) = (g.k, pixels(g));
+    let mut cols = vec![0f32; rows(g) * pixels];
+    cols.par_chunks_mut(pixels)
+        .enumerate()
+        .for_each(|(row, dst)| {
+            let (c, i, j) = (row / (k * k), (row / k) % k, row % k);
+            let (first, last) = valid_columns(g, j);
+            for b in 0..g.n {
+                let plane = &x[(b * g.cin + c) * g.h * g.w..][..g.h * g.w];
+                for oh in 0..g.ho {
+                    let Some(ih) = input_row(g, oh, i) else {
+                        continue;
+                    };
+                    let src = &plane[ih * g.w..][..g.w];
+                    let out = &mut dst[(b * g.ho + oh) * g.wo..][..g.wo];
+                    for ow in first..last {
+                        out[ow] = src[ow * g.stride + j - g.padding];
+                    }
+                }
+            }
+        });
+    cols
+}
+
+/// `dst [m, n] = lhs [m, k] x rhs [k, n]` with the given (row, column) strides, in parallel
+/// over blocks of `dst`.
+#[allow(clippy::too_many_arguments)]
+fn product(
+    [m, n, k]: [usize; 3],
+    dst: &mut [f32],
+    lhs: &[f32],
+    [lhs_rs, lhs_cs]: [usize; 2],
+    rhs: &[f32],
+    [rhs_rs, rhs_cs]: [usize; 2],
+) {
+    assert_eq!(dst.len(), m * n, "product output length");
+    let last = |rs: usize, cs: usize, rows: usize, cols: usize| (rows - 1) * rs + (cols - 1) * cs;
+    assert!(
+        last(lhs_rs, lhs_cs, m, k) < lhs.len(),
+        "left factor too short"
+    );
+    assert!(
+        last(rhs_rs, rhs_cs, k, n) < rhs.len(),
+        "right factor too short"
+    );
+    // SAFETY: every element read or written lies inside its slice by the assertions above.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(0),
+        );
+    }
+}
+
+/// `[a, b, p]` -> `[b, a, p]`: the batch and channel axes swapped, `p` values kept together.
+fn swap_outer(values: &[f32], [a, b, p]: [usize; 3]) -> Vec<f32> {
+    let mut out = vec![0f32; values.len()];
+    out.par_chunks_mut(p).enumerate().for_each(|(ba, dst)| {
+        let (bi, ai) = (ba / a, ba % a);
+        dst.copy_from_slice(&values[(ai * b + bi) * p..][..p]);
+    });
+    out
+}
+
+/// The convolution of `x` (`[n, cin, h, w]`) with `weight` (`[cout, cin, k, k]`):
+/// `[n, cout, ho, wo]`.
+pub fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
+    let (r, p) = (rows(g), pixels(g));
+    let cols = columns(x, g);
+    let mut out = vec![0f32; g.cout * p];
+    product([g.cout, p, r], &mut out, weight, [r, 1], &cols, [p, 1]);
+    // [cout, n, ho wo] -> [n, cout, ho wo].
+    swap_outer(&out, [g.cout, g.n, g.ho * g.wo])
+}
+
+/// The input and weight gradients of the convolution from the output gradient `dy`
+/// (`[n, cout, ho, wo]`); the input gradient only when `input_grad`.
+pub fn backward(
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    g: &Geometry,
+    input_grad: bool,
+) -> (Option<Vec<f32>>, Vec<f32>) {
+    let (r, p) = (rows(g), pixels(g));
+    let cols = columns(x, g);
+    // [n, cout, ho wo] -> [cout, n, ho wo].
+    let dy = swap_outer(dy, [g.n, g.cout, g.ho * g.wo]);
+    let mut dw = vec![0f32; g.cout * r];
+    product([g.cout, r, p], &mut dw, &dy, [p, 1], &cols, [1, p]);
+    if !input_grad {
+        return (None, dw);
+    }
+    let mut dcols = cols;
+    product([r, p, g.cout], &mut dcols, weight, [1, r], &dy, [p, 1]);
+    (Some(col2im(&dcols, g)), dw)
+}
+
+/// The input gradient `[n, cin, h, w]` from the gradient of the columns: each column value added
+/// back where [`columns`] took it from, one input plane per task, offsets in a fixed order.
+fn col2im(dcols: &[f32], g: &Geometry) -> Vec<f32> {
+    let (k, pixels) = (g.k, pixels(g));
+    let mut dx = vec![0f32; g.n * g.cin * g.h * g.w];
+    dx.par_chunks_mut(g.h * g.w)
+        .enumerate()
+        .for_each(|(plane_index, plane)| {
+            let (b, c) = (plane_index / g.cin, plane_index % g.cin);
+            for i in 0..k {
+                for j in 0..k {
+                    let row = &dcols[((c * k + i) * k + j) * pixels..][..pixels];
+                    let (first, last) = valid_columns(g, j);
+                    for oh in 0..g.ho {
+                        let Some(ih) = input_row(g, oh, i) else {
+                            continue;
+                        };
+                        let src = &row[(b * g.ho + oh) * g.wo..][..g.wo];
+                        let dst = &mut plane[ih * g.w..][..g.w];
+                        for ow in first..last {
+                            dst[ow * g.stride + j - g.padding] += src[ow];
+                        }
+                    }
+                }
+            }
+        });
+    dx
+}
