@@ -163,11 +163,12 @@ impl Block {
             Some(d) => d.bn.forward(conv2d(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let y = relu(self.bn1.forward(conv2d(&self.conv1, x)));
-        let mut y = self.bn2.forward(conv2d(&self.conv2, y));
-        if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            y = bn3.forward(conv2d(conv3, relu(y)));
-        }
+        let y = self.bn1.forward_relu(conv2d(&self.conv1, x));
+        let y = conv2d(&self.conv2, y);
+        let mut y = match (&self.conv3, &self.bn3) {
+            (Some(conv3), Some(bn3)) => bn3.forward(conv2d(conv3, self.bn2.forward_relu(y))),
+            _ => self.bn2.forward(y),
+        };
         if let Some(cbam) = &self.cbam {
             y = cbam.forward(y);
         }

@@ -32,18 +32,28 @@ const MIN_ELEMENTS_PER_TASK: usize = 1 << 13;
 /// The output, batch mean and biased batch variance of a training-mode BatchNorm.
 pub type BatchNormTrain<B> = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
 
-/// Training-mode BatchNorm as one backend operation.
+/// Training-mode BatchNorm, optionally followed by a ReLU, as one backend operation.
 #[backend_extension(Autodiff, Flex)]
 pub trait CpuBatchNorm: burn::backend::Backend {
     /// Normalizes `x` (`[N, C, ...]`) with its own per-channel statistics, scales by `gamma`
-    /// and shifts by `beta` (`[C]`). Returns the output and the mean and biased variance (`[C]`,
-    /// not differentiated).
+    /// and shifts by `beta` (`[C]`), then with `relu` clamps at zero. Returns the output and the
+    /// mean and biased variance (`[C]`, not differentiated).
     fn cpu_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Inference-mode BatchNorm in PyTorch's CPU form, `x * scale + shift` per channel
+    /// (`scale`, `shift`: `[C]`), then with `relu` clamped at zero: one pass over `x`.
+    fn cpu_channel_affine(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self>;
 }
 
 /// `[N, C, ...]` as (`N * C` rows, pixels per row, `C`).
@@ -95,12 +105,39 @@ where
         .for_each(|(row, dst)| g(row, row % channels, dst));
 }
 
+/// The per-channel `scale` and `shift` of `y = x * scale + shift`, and whether a ReLU follows:
+/// the backward pass recomputes the ReLU's mask from them, exactly as the forward pass did.
+#[derive(Debug, Clone)]
+struct Affine {
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+    relu: bool,
+}
+
+impl Affine {
+    /// The output for input `v` of a channel with (`scale`, `shift`).
+    fn apply(&self, v: f32, c: usize) -> f32 {
+        let y = v * self.scale[c] + self.shift[c];
+        if self.relu { y.max(0.0) } else { y }
+    }
+
+    /// The gradient `g` of the output passed back through the ReLU, if any.
+    fn pass(&self, g: f32, v: f32, c: usize) -> f32 {
+        if self.relu && v * self.scale[c] + self.shift[c] <= 0.0 {
+            0.0
+        } else {
+            g
+        }
+    }
+}
+
 fn forward(
     x: FlexTensor,
     gamma: FlexTensor,
     beta: FlexTensor,
     epsilon: f64,
-) -> BatchNormTrain<Flex> {
+    relu: bool,
+) -> (BatchNormTrain<Flex>, Affine) {
     let x = x.to_contiguous();
     let (gamma, beta) = (gamma.to_contiguous(), beta.to_contiguous());
     let (n_rows, pixels, channels) = rows(&x);
@@ -127,30 +164,37 @@ fn forward(
     let shift: Vec<f32> = (0..channels)
         .map(|c| (f64::from(bs[c]) - mean[c] * scale[c]) as f32)
         .collect();
-    let scale: Vec<f32> = scale.iter().map(|&s| s as f32).collect();
+    let affine = Affine {
+        scale: scale.iter().map(|&s| s as f32).collect(),
+        shift,
+        relu,
+    };
     let mut out = vec![0f32; xs.len()];
     map_rows(&mut out, pixels, channels, |r, c, dst| {
         for (o, &v) in dst.iter_mut().zip(row(r)) {
-            *o = v * scale[c] + shift[c];
+            *o = affine.apply(v, c);
         }
     });
     let to_f32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
     (
-        flex_from(out, &x),
-        flex_vector(to_f32(mean)),
-        flex_vector(to_f32(var)),
+        (
+            flex_from(out, &x),
+            flex_vector(to_f32(mean)),
+            flex_vector(to_f32(var)),
+        ),
+        affine,
     )
 }
 
-/// Gradients of [`forward`] for `x`, `gamma` and `beta`: with `x̂ = (x - mean) / std` and `M`
-/// values per channel, `dbeta = Σ g`, `dgamma = Σ g x̂`,
-/// `dx = gamma / std * (g - dbeta / M - x̂ dgamma / M)`.
+/// Gradients of [`forward`] for `x`, `gamma` and `beta`: with `x̂ = (x - mean) / std`, `M`
+/// values per channel and `g` the output gradient passed back through the ReLU (if any),
+/// `dbeta = Σ g`, `dgamma = Σ g x̂`, `dx = gamma / std * (g - dbeta / M - x̂ dgamma / M)`.
 fn backward(
     x: FlexTensor,
     gamma: FlexTensor,
-    mean: FlexTensor,
-    var: FlexTensor,
+    [mean, var]: [FlexTensor; 2],
     epsilon: f64,
+    affine: &Affine,
     grad: FlexTensor,
 ) -> (FlexTensor, FlexTensor, FlexTensor) {
     let (x, grad, gamma) = (
@@ -176,7 +220,7 @@ fn backward(
             .iter()
             .zip(slice(gs, r))
             .fold((0.0, 0.0), |(sg, sgx), (&x, &g)| {
-                let g = f64::from(g);
+                let g = f64::from(affine.pass(g, x, c));
                 (sg + g, sgx + g * (f64::from(x) - m) * k)
             })
     });
@@ -198,7 +242,7 @@ fn backward(
         let (scale, mean_g, mean_gx, m, k) = coefficients[c];
         for ((d, &x), &g) in dst.iter_mut().zip(slice(xs, r)).zip(slice(gs, r)) {
             let x_hat = (x - m) * k;
-            *d = scale * (g - mean_g - x_hat * mean_gx);
+            *d = scale * (affine.pass(g, x, c) - mean_g - x_hat * mean_gx);
         }
     });
     let dgamma = sums.iter().map(|s| s.1 as f32).collect();
@@ -206,14 +250,44 @@ fn backward(
     (flex_from(dx, &x), flex_vector(dgamma), flex_vector(dbeta))
 }
 
+/// `x * scale + shift` per channel, then the ReLU if `relu` (the inference form).
+fn channel_affine(x: FlexTensor, scale: FlexTensor, shift: FlexTensor, relu: bool) -> FlexTensor {
+    let x = x.to_contiguous();
+    let (n_rows, pixels, channels) = rows(&x);
+    let affine = Affine {
+        scale: scale.to_contiguous().storage::<f32>().to_vec(),
+        shift: shift.to_contiguous().storage::<f32>().to_vec(),
+        relu,
+    };
+    assert_eq!(affine.scale.len(), channels, "one scale per channel");
+    let xs: &[f32] = x.storage();
+    let mut out = vec![0f32; n_rows * pixels];
+    map_rows(&mut out, pixels, channels, |r, c, dst| {
+        for (o, &v) in dst.iter_mut().zip(row_of(xs, r, pixels)) {
+            *o = affine.apply(v, c);
+        }
+    });
+    flex_from(out, &x)
+}
+
 impl CpuBatchNorm for Flex {
+    fn cpu_channel_affine(
+        x: FlexTensor,
+        scale: FlexTensor,
+        shift: FlexTensor,
+        relu: bool,
+    ) -> FlexTensor {
+        channel_affine(x, scale, shift, relu)
+    }
+
     fn cpu_batch_norm_train(
         x: FlexTensor,
         gamma: FlexTensor,
         beta: FlexTensor,
         epsilon: f64,
+        relu: bool,
     ) -> BatchNormTrain<Self> {
-        forward(x, gamma, beta, epsilon)
+        forward(x, gamma, beta, epsilon, relu).0
     }
 }
 
@@ -221,8 +295,9 @@ impl CpuBatchNorm for Flex {
 struct BatchNormBackward;
 
 impl Backward<Flex, 3> for BatchNormBackward {
-    // As Burn's own BatchNorm: the input and gamma are checkpointed, the statistics kept.
-    type State = (NodeId, NodeId, FlexTensor, FlexTensor, f64);
+    // As Burn's own BatchNorm: the input and gamma are checkpointed, the statistics kept (and
+    // the affine form, for the ReLU's mask).
+    type State = (NodeId, NodeId, [FlexTensor; 2], f64, Affine);
 
     fn backward(
         self,
@@ -232,10 +307,10 @@ impl Backward<Flex, 3> for BatchNormBackward {
     ) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let (x_state, gamma_state, mean, var, epsilon) = ops.state;
+        let (x_state, gamma_state, statistics, epsilon, affine) = ops.state;
         let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
         let gamma = checkpointer.retrieve_node_output::<FlexTensor>(gamma_state);
-        let (dx, dgamma, dbeta) = backward(x, gamma, mean, var, epsilon, grad);
+        let (dx, dgamma, dbeta) = backward(x, gamma, statistics, epsilon, &affine, grad);
         for (node, value) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
             if let Some(node) = node {
                 grads.register::<Flex>(node.id, value);
@@ -245,11 +320,27 @@ impl Backward<Flex, 3> for BatchNormBackward {
 }
 
 impl<C: CheckpointStrategy> CpuBatchNorm for Autodiff<Flex, C> {
+    /// Inference only ([`channel_affine`] has no backward): the result is not tracked.
+    fn cpu_channel_affine(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        <Self as AutodiffBackend>::from_inner(channel_affine(
+            x.into_primitive(),
+            scale.into_primitive(),
+            shift.into_primitive(),
+            relu,
+        ))
+    }
+
     fn cpu_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> BatchNormTrain<Self> {
         let untracked = |t: FlexTensor| <Self as AutodiffBackend>::from_inner(t);
         match BatchNormBackward
@@ -260,21 +351,29 @@ impl<C: CheckpointStrategy> CpuBatchNorm for Autodiff<Flex, C> {
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
                 let gamma_state = prep.checkpoint(&gamma);
-                let (out, mean, var) = forward(
+                let ((out, mean, var), affine) = forward(
                     x.into_primitive(),
                     gamma.into_primitive(),
                     beta.into_primitive(),
                     epsilon,
+                    relu,
                 );
-                let state = (x_state, gamma_state, mean.clone(), var.clone(), epsilon);
+                let state = (
+                    x_state,
+                    gamma_state,
+                    [mean.clone(), var.clone()],
+                    epsilon,
+                    affine,
+                );
                 (prep.finish(state, out), untracked(mean), untracked(var))
             }
             OpsKind::UnTracked(prep) => {
-                let (out, mean, var) = forward(
+                let ((out, mean, var), _) = forward(
                     x.into_primitive(),
                     gamma.into_primitive(),
                     beta.into_primitive(),
                     epsilon,
+                    relu,
                 );
                 (prep.finish(out), untracked(mean), untracked(var))
             }
@@ -282,8 +381,10 @@ impl<C: CheckpointStrategy> CpuBatchNorm for Autodiff<Flex, C> {
     }
 }
 
-/// Training-mode BatchNorm: the output and the batch mean and biased variance (`[C]`, detached),
-/// as `burn::tensor::module::batch_norm_train`, through [`CpuBatchNorm`] for f32 on `flex`.
+/// Training-mode BatchNorm, then a ReLU if `relu`: the output and the batch mean and biased
+/// variance (`[C]`, detached), as `burn::tensor::module::batch_norm_train`, through
+/// [`CpuBatchNorm`] for f32 on `flex` (one pass over the activations fewer for the ReLU, forward
+/// and backward).
 ///
 /// # Shapes
 /// - `x`: `[N, C, ...]`; `gamma`, `beta`: `[C]`
@@ -293,16 +394,23 @@ pub fn batch_norm_train<const D: usize>(
     gamma: Tensor<1>,
     beta: Tensor<1>,
     epsilon: f64,
+    relu: bool,
 ) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
     if !(is_flex(&x.device()) && x.dtype() == DType::F32) {
         let result = burn::tensor::module::batch_norm_train(x, gamma, beta, epsilon);
-        return (result.output, result.mean, result.variance);
+        let output = if relu {
+            burn::tensor::activation::relu(result.output)
+        } else {
+            result.output
+        };
+        return (output, result.mean, result.variance);
     }
     let (out, mean, var) = <Dispatch as CpuBatchNorm>::cpu_batch_norm_train(
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
         epsilon,
+        relu,
     );
     (
         Tensor::from_dispatch(out),
@@ -311,11 +419,41 @@ pub fn batch_norm_train<const D: usize>(
     )
 }
 
+/// Inference-mode BatchNorm `x * scale + shift` per channel (`scale`, `shift`: `[C]`), then a
+/// ReLU if `relu`: one pass through [`CpuBatchNorm`] for f32 on `flex`, Burn's operations
+/// elsewhere. For tensors that are not differentiated (inference).
+///
+/// # Shapes
+/// - `x`: `[N, C, ...]`; output: as `x`
+pub fn channel_affine_eval<const D: usize>(
+    x: Tensor<D>,
+    scale: Tensor<1>,
+    shift: Tensor<1>,
+    relu: bool,
+) -> Tensor<D> {
+    if !(is_flex(&x.device()) && x.dtype() == DType::F32) {
+        let mut per_channel = [1; D];
+        per_channel[1] = scale.dims()[0];
+        let y = x * scale.reshape(per_channel) + shift.reshape(per_channel);
+        return if relu {
+            burn::tensor::activation::relu(y)
+        } else {
+            y
+        };
+    }
+    Tensor::from_dispatch(<Dispatch as CpuBatchNorm>::cpu_channel_affine(
+        x.into_dispatch(),
+        scale.into_dispatch(),
+        shift.into_dispatch(),
+        relu,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use burn::tensor::{Device, Distribution, Tensor};
 
-    use super::batch_norm_train;
+    use super::{batch_norm_train, channel_affine_eval};
     use crate::model::max_abs_diff;
 
     /// f32 results of sums taken in f64 here and in f32 by Burn.
@@ -325,7 +463,13 @@ mod tests {
     fn matches_burns_batch_norm_forward_and_backward() {
         let device = Device::default().autodiff();
         device.seed(3);
-        for shape in [[4, 3, 5, 6], [2, 8, 1, 1], [3, 2, 7, 1]] {
+        for (shape, relu) in [
+            ([4, 3, 5, 6], false),
+            ([2, 8, 1, 1], false),
+            ([3, 2, 7, 1], false),
+            ([4, 3, 5, 6], true),
+            ([3, 2, 7, 1], true),
+        ] {
             let x =
                 Tensor::<4>::random(shape, Distribution::Normal(0.5, 2.0), &device).require_grad();
             let gamma =
@@ -333,13 +477,17 @@ mod tests {
             let beta =
                 Tensor::<1>::random([shape[1]], Distribution::Default, &device).require_grad();
             let upstream = Tensor::<4>::random(shape, Distribution::Default, &device);
-            let (ours, mean, var) = batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
-            let burn = burn::tensor::module::batch_norm_train(
+            let (ours, mean, var) =
+                batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5, relu);
+            let mut burn = burn::tensor::module::batch_norm_train(
                 x.clone(),
                 gamma.clone(),
                 beta.clone(),
                 1e-5,
             );
+            if relu {
+                burn.output = burn::tensor::activation::relu(burn.output);
+            }
             assert!(
                 max_abs_diff(ours.clone(), burn.output.clone()) < TOLERANCE,
                 "{shape:?} output"
@@ -357,6 +505,24 @@ mod tests {
                 let d = max_abs_diff(t.grad(&g1).expect("grad"), t.grad(&g2).expect("grad"));
                 assert!(d < TOLERANCE, "{shape:?} d{name}: {d}");
             }
+        }
+    }
+
+    #[test]
+    fn inference_form_equals_burns_operations() {
+        let device = Device::default();
+        device.seed(5);
+        let x = Tensor::<4>::random([3, 4, 5, 2], Distribution::Normal(0.0, 2.0), &device);
+        let scale = Tensor::<1>::random([4], Distribution::Normal(0.0, 1.0), &device);
+        let shift = Tensor::<1>::random([4], Distribution::Normal(0.0, 1.0), &device);
+        for relu in [false, true] {
+            let ours = channel_affine_eval(x.clone(), scale.clone(), shift.clone(), relu);
+            let mut burn = x.clone() * scale.clone().reshape([1, 4, 1, 1])
+                + shift.clone().reshape([1, 4, 1, 1]);
+            if relu {
+                burn = burn::tensor::activation::relu(burn);
+            }
+            assert!(max_abs_diff(ours, burn) < TOLERANCE, "relu {relu}");
         }
     }
 }

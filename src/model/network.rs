@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::{relu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::backbone::{Block, BlockSpec, bn, conv, stage, stage_layout};
@@ -203,7 +203,7 @@ impl Cucn {
     /// - `images`: `[B, 3, S, S]` (normalized)
     /// - output: `[B, C, h, w]` with `h = w = feature_side()`
     pub fn features(&self, images: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn1.forward(conv2d(&self.conv1, images)));
+        let x = self.bn1.forward_relu(conv2d(&self.conv1, images));
         let mut x = self.stem_pool(x);
         for block in self
             .layer1

@@ -8,7 +8,7 @@ use burn::config::Config;
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::{Device, Tensor};
 
-use super::cpu_batch_norm::batch_norm_train;
+use super::cpu_batch_norm::{batch_norm_train, channel_affine_eval};
 
 /// Configuration of [`TorchBatchNorm`].
 #[derive(Config, Debug)]
@@ -70,6 +70,19 @@ impl TorchBatchNorm {
     /// - `input`: `[batch, channels, ...]`
     /// - output: same as `input`
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+        self.normalize(input, false)
+    }
+
+    /// `relu(self.forward(input))` in one pass over the activations on the CPU.
+    ///
+    /// # Shapes
+    /// - `input`: `[batch, channels, ...]`
+    /// - output: same as `input`
+    pub fn forward_relu<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+        self.normalize(input, true)
+    }
+
+    fn normalize<const D: usize>(&self, input: Tensor<D>, relu: bool) -> Tensor<D> {
         let device = input.device();
         let channels = self.running_mean.value().dims()[0];
         let gamma = match &self.weight {
@@ -81,18 +94,16 @@ impl TorchBatchNorm {
             None => Tensor::zeros([channels], &device),
         };
         if !device.is_autodiff() {
-            // PyTorch's CPU inference form: one scale and one shift per channel, so two passes
+            // PyTorch's CPU inference form: one scale and one shift per channel, so one pass
             // over the activations instead of the four of `(x - mean) / std * gamma + beta`.
             let mean = self.running_mean.value().to_device(&device);
             let var = self.running_var.value().to_device(&device);
             let scale = gamma / var.add_scalar(self.eps).sqrt();
             let shift = beta - mean * scale.clone();
-            let mut per_channel = [1; D];
-            per_channel[1] = channels;
-            return input * scale.reshape(per_channel) + shift.reshape(per_channel);
+            return channel_affine_eval(input, scale, shift, relu);
         }
         let count = input.shape().num_elements() / channels;
-        let (output, batch_mean, batch_var) = batch_norm_train(input, gamma, beta, self.eps);
+        let (output, batch_mean, batch_var) = batch_norm_train(input, gamma, beta, self.eps, relu);
         // PyTorch updates the running variance with the unbiased estimate n / (n - 1).
         let unbiased = if count > 1 {
             count as f64 / (count as f64 - 1.0)
