@@ -27,7 +27,8 @@ use rayon::prelude::*;
 /// it reads stay in the core's L2 cache for 64-128 channels.
 const TILE_PIXELS: usize = 512;
 
-/// The geometry of one convolution computed as shifted products.
+/// The geometry of one convolution computed as shifted products: input `[n, cin, h, w]`, `cout`
+/// kernels of `k x k`, output maps `ho x wo`.
 #[derive(Debug, Clone, Copy)]
 pub struct Geometry {
     pub n: usize,
@@ -168,7 +169,8 @@ pub fn taps(weight: &[f32], [cout, cin, k, _]: [usize; 4], arrangement: Arrangem
 }
 
 /// The convolution of `x` (`[n, cin, h, w]`, contiguous) with the kernel matrices of [`taps`]
-/// (unflipped): `[n, cout, ho, wo]`, contiguous.
+/// ([`Arrangement::Forward`]; [`Arrangement::Flipped`] with the output gradient as `x` gives the
+/// input gradient of a stride-1 convolution): `[n, cout, ho, wo]`, contiguous.
 pub fn forward(x: &[f32], taps: &[f32], g: &Geometry) -> Vec<f32> {
     assert_eq!(x.len(), g.n * g.cin * g.h * g.w, "input length");
     assert_eq!(taps.len(), g.k * g.k * g.cout * g.cin, "kernel length");
@@ -248,8 +250,9 @@ fn tile(image: &[f32], taps: &[f32], g: &Geometry, first: usize, rows: usize) ->
     acc
 }
 
-/// Images per weight-gradient share at most: each share sums its images into its own partial
-/// gradient, and the shares are added in order, so the result depends on the shape alone.
+/// Most shares of the images for the weight gradient: each share sums its images into its own
+/// partial gradient, in parallel, and the shares are added in order, so the result depends on the
+/// shape alone, not on the number of threads.
 const SHARES: usize = 8;
 
 /// The weight gradient `[cout, cin, k, k]` of the convolution of `x` (`[n, cin, h, w]`) given the
