@@ -12,6 +12,7 @@
 use rayon::prelude::*;
 
 use super::shifted_conv::Geometry;
+use super::strided_gemm::{self, Strides};
 
 /// Rows of the columns matrix: one per input channel and kernel offset, in the weight's order.
 fn rows(g: &Geometry) -> usize {
@@ -69,9 +70,8 @@ fn columns(x: &[f32], g: &Geometry) -> Vec<f32> {
     cols
 }
 
-/// `dst [m, n] = lhs [m, k] x rhs [k, n]` with the given (row, column) strides, in parallel
-/// over blocks of `dst`.
-#[allow(clippy::too_many_arguments)]
+/// `dst [m, n] = lhs [m, k] x rhs [k, n]` (`dst` row-major, the factors with the given
+/// (row, column) strides), in parallel over blocks of `dst`.
 fn product(
     [m, n, k]: [usize; 3],
     dst: &mut [f32],
@@ -81,39 +81,23 @@ fn product(
     [rhs_rs, rhs_cs]: [usize; 2],
 ) {
     assert_eq!(dst.len(), m * n, "product output length");
-    let last = |rs: usize, cs: usize, rows: usize, cols: usize| (rows - 1) * rs + (cols - 1) * cs;
-    assert!(
-        last(lhs_rs, lhs_cs, m, k) < lhs.len(),
-        "left factor too short"
+    strided_gemm::product(
+        [m, n, k],
+        dst,
+        Strides::row_major(n),
+        false,
+        lhs,
+        Strides {
+            rows: lhs_rs,
+            cols: lhs_cs,
+        },
+        rhs,
+        Strides {
+            rows: rhs_rs,
+            cols: rhs_cs,
+        },
+        gemm::Parallelism::Rayon(0),
     );
-    assert!(
-        last(rhs_rs, rhs_cs, k, n) < rhs.len(),
-        "right factor too short"
-    );
-    // SAFETY: every element read or written lies inside its slice by the assertions above.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::Rayon(0),
-        );
-    }
 }
 
 /// `[a, b, p]` -> `[b, a, p]`: the batch and channel axes swapped, `p` values kept together.

@@ -16,6 +16,7 @@ pub mod network;
 pub mod norm;
 pub mod optim;
 pub mod shifted_conv;
+pub mod strided_gemm;
 pub mod weights;
 
 pub use error::ModelError;

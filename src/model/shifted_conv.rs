@@ -23,6 +23,8 @@
 
 use rayon::prelude::*;
 
+use super::strided_gemm::{Strides, product};
+
 /// Wide output pixels per tile: its `[C_out, pixels]` accumulator and the `[C_in, pixels]` input
 /// it reads stay in the core's L2 cache for 64-128 channels.
 const TILE_PIXELS: usize = 512;
@@ -213,38 +215,18 @@ fn tile(image: &[f32], taps: &[f32], g: &Geometry, first: usize, rows: usize) ->
         for j in 0..g.k {
             let tap = i * g.k + j;
             let lhs = &taps[tap * g.cout * g.cin..][..g.cout * g.cin];
-            let rhs = &image[start + g.offset(i, j)..];
-            // The last element the product reads (the bound of `Geometry::phase` keeps it in).
-            assert!(
-                (g.cin - 1) * g.plane() + pixels <= rhs.len(),
-                "padded plane too short"
+            // The bound of `Geometry::phase` keeps the input's reads inside the padded image.
+            product(
+                [g.cout, pixels, g.cin],
+                &mut acc,
+                Strides::row_major(pixels),
+                tap > 0,
+                lhs,
+                Strides::row_major(g.cin),
+                &image[start + g.offset(i, j)..],
+                Strides::row_major(g.plane()),
+                gemm::Parallelism::None,
             );
-            // SAFETY: `acc` is `cout x pixels` (row stride `pixels`), `lhs` is `cout x cin`
-            // (row stride `cin`), and `rhs` is read at `c plane + q` for `c < cin`,
-            // `q < pixels`, which the assertion above keeps inside `image`.
-            unsafe {
-                gemm::gemm(
-                    g.cout,
-                    pixels,
-                    g.cin,
-                    acc.as_mut_ptr(),
-                    1,
-                    pixels as isize,
-                    tap > 0,
-                    lhs.as_ptr(),
-                    1,
-                    g.cin as isize,
-                    rhs.as_ptr(),
-                    1,
-                    g.plane() as isize,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
         }
     }
     acc
@@ -278,37 +260,21 @@ pub fn weight_grad(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
                 let dy_image = &wide[b * g.cout * pixels..][..g.cout * pixels];
                 let image = &padded[b * g.cin * g.plane()..][..g.cin * g.plane()];
                 for (tap, dst) in acc.chunks_mut(g.cout * g.cin).enumerate() {
-                    let rhs = &image[g.offset(tap / g.k, tap % g.k)..];
-                    assert!(
-                        (g.cin - 1) * g.plane() + pixels <= rhs.len(),
-                        "padded plane too short"
+                    // `dY [cout, pixels] x X_ijᵀ [pixels, cin]`, added to the share's sum.
+                    product(
+                        [g.cout, g.cin, pixels],
+                        dst,
+                        Strides::row_major(g.cin),
+                        true,
+                        dy_image,
+                        Strides::row_major(pixels),
+                        &image[g.offset(tap / g.k, tap % g.k)..],
+                        Strides {
+                            rows: 1,
+                            cols: g.plane(),
+                        },
+                        gemm::Parallelism::None,
                     );
-                    // SAFETY: `dst` is `cout x cin` (row stride `cin`), `dy_image` is
-                    // `cout x pixels` (row stride `pixels`), and `rhs` is read at
-                    // `c plane + q` for `c < cin`, `q < pixels`, inside the slice by the assertion.
-                    unsafe {
-                        gemm::gemm(
-                            g.cout,
-                            g.cin,
-                            pixels,
-                            dst.as_mut_ptr(),
-                            1,
-                            g.cin as isize,
-                            true,
-                            dy_image.as_ptr(),
-                            1,
-                            pixels as isize,
-                            rhs.as_ptr(),
-                            g.plane() as isize,
-                            1,
-                            1.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
-                        );
-                    }
                 }
             }
             acc
