@@ -192,7 +192,12 @@ fn the_face_in_a_real_photo_is_found_and_annotated() {
     let original = image::open(PHOTO).unwrap().into_rgb8();
     assert_eq!(copy.dimensions(), original.dimensions());
     // The left edge of the box is drawn; far from it the picture is unchanged (up to JPEG).
-    let (x, y) = (b[0] as u32, (b[1] + b[3] / 2.0) as u32);
+    // The edge's colour is the predicted class's, which varies with the untrained model's
+    // random weights, and one pixel of the photo can match a class colour (disgust's brown on
+    // the cheek: 17 levels), so the test reads the mean change along the middle half of the
+    // edge (70-164 levels over the eight class colours).
+    let x = b[0] as u32;
+    let rows = (b[1] + b[3] / 4.0) as u32..(b[1] + 3.0 * b[3] / 4.0) as u32;
     let diff = |px: u32, py: u32| {
         let (a, o) = (copy.get_pixel(px, py).0, original.get_pixel(px, py).0);
         (0..3)
@@ -200,7 +205,8 @@ fn the_face_in_a_real_photo_is_found_and_annotated() {
             .max()
             .unwrap()
     };
-    assert!(diff(x, y) > 40, "box edge drawn");
+    let edge_change = rows.clone().map(|y| diff(x, y)).sum::<u32>() / rows.len() as u32;
+    assert!(edge_change > 40, "box edge drawn: mean change {edge_change}");
     assert!(diff(20, 370) < 30, "corner unchanged");
 }
 
