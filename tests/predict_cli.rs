@@ -206,7 +206,10 @@ fn the_face_in_a_real_photo_is_found_and_annotated() {
             .unwrap()
     };
     let edge_change = rows.clone().map(|y| diff(x, y)).sum::<u32>() / rows.len() as u32;
-    assert!(edge_change > 40, "box edge drawn: mean change {edge_change}");
+    assert!(
+        edge_change > 40,
+        "box edge drawn: mean change {edge_change}"
+    );
     assert!(diff(20, 370) < 30, "corner unchanged");
 }
 

@@ -78,19 +78,34 @@ fn flex_vector(values: Vec<f32>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, [n]))
 }
 
-/// Per channel, `sum over rows of that channel of f(row index, row)`, in f64.
-fn channel_sums<F>(rows: usize, channels: usize, f: F) -> Vec<(f64, f64)>
-where
-    F: Fn(usize) -> (f64, f64) + Sync,
-{
-    (0..channels)
+/// f32 partial sums per row: as many as one AVX-512 register (four SSE ones) holds, so the sums
+/// vectorize, and each partial sum adds up only `pixels / LANES` terms before the f64 total.
+const LANES: usize = 16;
+
+/// `Σ f(a[i], b[i])` over two rows of equal length, in `LANES` f32 partial sums added in f64.
+#[inline(always)]
+fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
+    debug_assert_eq!(a.len(), b.len());
+    let (chunks_a, chunks_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f64 = (chunks_a.remainder().iter())
+        .zip(chunks_b.remainder())
+        .map(|(&x, &y)| f64::from(f(x, y)))
+        .sum();
+    let mut lanes = [0f32; LANES];
+    for (x, y) in chunks_a.zip(chunks_b) {
+        for l in 0..LANES {
+            lanes[l] += f(x[l], y[l]);
+        }
+    }
+    lanes.iter().map(|&v| f64::from(v)).sum::<f64>() + tail
+}
+
+/// `f(row index)` for every row, in parallel.
+fn per_row<T: Send>(n_rows: usize, pixels: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    (0..n_rows)
         .into_par_iter()
-        .map(|c| {
-            (c..rows).step_by(channels).fold((0.0, 0.0), |acc, row| {
-                let (a, b) = f(row);
-                (acc.0 + a, acc.1 + b)
-            })
-        })
+        .with_min_len((MIN_ELEMENTS_PER_TASK / pixels.max(1)).max(1))
+        .map(&f)
         .collect()
 }
 
@@ -115,20 +130,44 @@ struct Affine {
 }
 
 impl Affine {
-    /// The output for input `v` of a channel with (`scale`, `shift`).
-    fn apply(&self, v: f32, c: usize) -> f32 {
-        let y = v * self.scale[c] + self.shift[c];
-        if self.relu { y.max(0.0) } else { y }
-    }
-
-    /// The gradient `g` of the output passed back through the ReLU, if any.
-    fn pass(&self, g: f32, v: f32, c: usize) -> f32 {
-        if self.relu && v * self.scale[c] + self.shift[c] <= 0.0 {
-            0.0
+    /// Writes the outputs of channel `c` for the inputs `src`.
+    fn apply(&self, src: &[f32], c: usize, dst: &mut [f32]) {
+        let (s, t) = (self.scale[c], self.shift[c]);
+        let pairs = dst.iter_mut().zip(src);
+        if self.relu {
+            pairs.for_each(|(o, &v)| *o = (v * s + t).max(0.0));
         } else {
-            g
+            pairs.for_each(|(o, &v)| *o = v * s + t);
         }
     }
+
+    /// The gradient `g` of the output for input `v` of channel (`s`, `t`) = (`scale[c]`,
+    /// `shift[c]`), passed back through the ReLU if any.
+    #[inline(always)]
+    fn pass(relu: bool, g: f32, v: f32, s: f32, t: f32) -> f32 {
+        if relu && v * s + t <= 0.0 { 0.0 } else { g }
+    }
+}
+
+/// Per channel, the mean and biased variance of its rows, each row's given as (pixels, mean,
+/// sum of squared deviations from that mean), combined in f64 in row order (Chan et al.).
+fn combine_moments(rows: &[(f64, f64)], pixels: usize, channels: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut moments = vec![(0.0f64, 0.0f64, 0.0f64); channels]; // (count, mean, M2)
+    for (r, &(mean_b, m2_b)) in rows.iter().enumerate() {
+        let (n_a, mean_a, m2_a) = moments[r % channels];
+        let n_b = pixels as f64;
+        let n = n_a + n_b;
+        let delta = mean_b - mean_a;
+        moments[r % channels] = (
+            n,
+            mean_a + delta * n_b / n,
+            m2_a + m2_b + delta * delta * n_a * n_b / n,
+        );
+    }
+    moments
+        .into_iter()
+        .map(|(n, mean, m2)| (mean, m2 / n.max(1.0)))
+        .unzip()
 }
 
 fn forward(
@@ -142,20 +181,16 @@ fn forward(
     let (gamma, beta) = (gamma.to_contiguous(), beta.to_contiguous());
     let (n_rows, pixels, channels) = rows(&x);
     let xs: &[f32] = x.storage();
-    let count = (n_rows / channels.max(1) * pixels) as f64;
     let row = |r| row_of(xs, r, pixels);
-    let sums = channel_sums(n_rows, channels, |r| {
-        (row(r).iter().map(|&v| f64::from(v)).sum(), 0.0)
+    // One read of the input for the statistics: each row's mean and squared deviations (two
+    // passes over a row that stays in cache), then the rows of a channel combined.
+    let row_moments = per_row(n_rows, pixels, |r| {
+        let values = row(r);
+        let mean = lane_sum(values, values, |v, _| v) / pixels.max(1) as f64;
+        let m = mean as f32;
+        (mean, lane_sum(values, values, |v, _| (v - m) * (v - m)))
     });
-    let mean: Vec<f64> = sums.iter().map(|s| s.0 / count).collect();
-    let squares = channel_sums(n_rows, channels, |r| {
-        let m = mean[r % channels];
-        (
-            row(r).iter().map(|&v| (f64::from(v) - m).powi(2)).sum(),
-            0.0,
-        )
-    });
-    let var: Vec<f64> = squares.iter().map(|s| s.0 / count).collect();
+    let (mean, var) = combine_moments(&row_moments, pixels, channels);
     let (gs, bs): (&[f32], &[f32]) = (gamma.storage(), beta.storage());
     // y = x * scale + shift with scale = gamma / std and shift = beta - mean * scale.
     let scale: Vec<f64> = (0..channels)
@@ -171,9 +206,7 @@ fn forward(
     };
     let mut out = vec![0f32; xs.len()];
     map_rows(&mut out, pixels, channels, |r, c, dst| {
-        for (o, &v) in dst.iter_mut().zip(row(r)) {
-            *o = affine.apply(v, c);
-        }
+        affine.apply(row(r), c, dst)
     });
     let to_f32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
     (
@@ -213,36 +246,31 @@ fn backward(
         .map(|&v| 1.0 / (f64::from(v) + epsilon).sqrt())
         .collect();
     let slice = |s, r| row_of(s, r, pixels);
-    let sums = channel_sums(n_rows, channels, |r| {
+    let relu = affine.relu;
+    // Per row: Σ g and Σ g (x - mean), the latter scaled by 1 / std per channel below.
+    let row_sums = per_row(n_rows, pixels, |r| {
         let c = r % channels;
-        let (m, k) = (f64::from(ms[c]), inv_std[c]);
-        slice(xs, r)
-            .iter()
-            .zip(slice(gs, r))
-            .fold((0.0, 0.0), |(sg, sgx), (&x, &g)| {
-                let g = f64::from(affine.pass(g, x, c));
-                (sg + g, sgx + g * (f64::from(x) - m) * k)
-            })
+        let (m, s, t) = (ms[c], affine.scale[c], affine.shift[c]);
+        let (xr, gr) = (slice(xs, r), slice(gs, r));
+        let sum_g = lane_sum(xr, gr, |x, g| Affine::pass(relu, g, x, s, t));
+        let sum_gx = lane_sum(xr, gr, |x, g| Affine::pass(relu, g, x, s, t) * (x - m));
+        (sum_g, sum_gx)
     });
-    let coefficients: Vec<(f32, f32, f32, f32, f32)> = (0..channels)
-        .map(|c| {
-            let (sum_g, sum_gx) = sums[c];
-            let k = inv_std[c];
-            (
-                (f64::from(gammas[c]) * k) as f32,
-                (sum_g / count) as f32,
-                (sum_gx / count) as f32,
-                ms[c],
-                k as f32,
-            )
-        })
-        .collect();
+    let mut sums = vec![(0.0f64, 0.0f64); channels];
+    for (r, &(sum_g, sum_gx)) in row_sums.iter().enumerate() {
+        let c = r % channels;
+        sums[c] = (sums[c].0 + sum_g, sums[c].1 + sum_gx * inv_std[c]);
+    }
     let mut dx = vec![0f32; xs.len()];
     map_rows(&mut dx, pixels, channels, |r, c, dst| {
-        let (scale, mean_g, mean_gx, m, k) = coefficients[c];
+        let (sum_g, sum_gx) = sums[c];
+        let k = inv_std[c];
+        let scale = (f64::from(gammas[c]) * k) as f32;
+        let (mean_g, mean_gx) = ((sum_g / count) as f32, (sum_gx / count) as f32);
+        let (m, k, s, t) = (ms[c], k as f32, affine.scale[c], affine.shift[c]);
         for ((d, &x), &g) in dst.iter_mut().zip(slice(xs, r)).zip(slice(gs, r)) {
             let x_hat = (x - m) * k;
-            *d = scale * (affine.pass(g, x, c) - mean_g - x_hat * mean_gx);
+            *d = scale * (Affine::pass(relu, g, x, s, t) - mean_g - x_hat * mean_gx);
         }
     });
     let dgamma = sums.iter().map(|s| s.1 as f32).collect();
@@ -263,9 +291,7 @@ fn channel_affine(x: FlexTensor, scale: FlexTensor, shift: FlexTensor, relu: boo
     let xs: &[f32] = x.storage();
     let mut out = vec![0f32; n_rows * pixels];
     map_rows(&mut out, pixels, channels, |r, c, dst| {
-        for (o, &v) in dst.iter_mut().zip(row_of(xs, r, pixels)) {
-            *o = affine.apply(v, c);
-        }
+        affine.apply(row_of(xs, r, pixels), c, dst)
     });
     flex_from(out, &x)
 }
