@@ -12,6 +12,7 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
 use super::conv::conv2d;
+use super::cpu_cbam;
 use super::norm::{TorchBatchNorm, TorchBatchNormConfig};
 
 /// Configuration of [`Cbam`].
@@ -59,11 +60,20 @@ pub struct ChannelGate {
 }
 
 impl ChannelGate {
-    fn mlp(&self, x: Tensor<2>) -> Tensor<2> {
-        self.fc2.forward(relu(self.fc1.forward(x)))
+    /// The attention weights from the pooled map: `sigmoid(MLP(avg) + MLP(max))`.
+    ///
+    /// # Shapes
+    /// - `pooled`: `[2, B, C]` (the planes' means, then their maxima); output `[B, C]`
+    pub fn gate(&self, pooled: Tensor<3>) -> Tensor<2> {
+        let [two, b, c] = pooled.dims();
+        let mlp = self
+            .fc2
+            .forward(relu(self.fc1.forward(pooled.reshape([two * b, c]))));
+        sigmoid(mlp.reshape([two, b, c]).sum_dim(0).reshape([b, c]))
     }
 
-    /// Scales each channel by its attention weight.
+    /// Scales each channel by its attention weight (Burn's operations; [`Cbam::forward`] uses
+    /// cucn's CPU passes where they apply).
     ///
     /// # Shapes
     /// - `x`: `[B, C, H, W]`; output: same.
@@ -72,8 +82,9 @@ impl ChannelGate {
         let flat = x.clone().reshape([b, c, h * w]);
         let avg = flat.clone().mean_dim(2).reshape([b, c]);
         let max = flat.max_dim(2).reshape([b, c]);
-        let gate = sigmoid(self.mlp(avg) + self.mlp(max)).reshape([b, c, 1, 1]);
-        x * gate
+        x * self
+            .gate(Tensor::stack(vec![avg, max], 0))
+            .reshape([b, c, 1, 1])
     }
 }
 
@@ -87,14 +98,23 @@ pub struct SpatialGate {
 }
 
 impl SpatialGate {
-    /// Scales each position by its attention weight.
+    /// The attention weights from the pooled map: `sigmoid(BN(conv7x7(pooled)))`.
+    ///
+    /// # Shapes
+    /// - `pooled`: `[B, 2, H, W]` (the maxima over channels, then the means); output
+    ///   `[B, 1, H, W]`
+    pub fn gate(&self, pooled: Tensor<4>) -> Tensor<4> {
+        sigmoid(self.bn.forward(conv2d(&self.conv, pooled)))
+    }
+
+    /// Scales each position by its attention weight (Burn's operations; [`Cbam::forward`] uses
+    /// cucn's CPU passes where they apply).
     ///
     /// # Shapes
     /// - `x`: `[B, C, H, W]`; output: same.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let pooled = Tensor::cat(vec![x.clone().max_dim(1), x.clone().mean_dim(1)], 1);
-        let gate = sigmoid(self.bn.forward(conv2d(&self.conv, pooled)));
-        x * gate
+        x * self.gate(pooled)
     }
 }
 
@@ -113,6 +133,60 @@ impl Cbam {
     /// # Shapes
     /// - `x`: `[B, C, H, W]`; output: same.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.spatial.forward(self.channel.forward(x))
+        if !cpu_cbam::applies(&x) {
+            return self.spatial.forward(self.channel.forward(x));
+        }
+        let channel = self.channel.gate(cpu_cbam::plane_mean_max(x.clone()));
+        let spatial = self
+            .spatial
+            .gate(cpu_cbam::channel_max_mean(x.clone(), channel.clone()));
+        cpu_cbam::apply_gates(x, channel, spatial)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    use super::CbamConfig;
+    use crate::model::max_abs_diff;
+
+    /// f32 sums over up to a few thousand terms, taken in different orders by the two paths.
+    const TOLERANCE: f32 = 1e-4;
+
+    #[test]
+    fn cpu_passes_equal_burns_operations_forward_and_backward() {
+        let device = Device::default().autodiff();
+        device.seed(11);
+        // A map with more channels than the reduction and pixels not a multiple of the lanes.
+        for shape in [[3, 32, 9, 7], [2, 16, 4, 4]] {
+            let cbam = CbamConfig::new(shape[1]).init(&device);
+            let x =
+                Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device).require_grad();
+            let upstream = Tensor::<4>::random(shape, Distribution::Default, &device);
+            let ours = cbam.forward(x.clone());
+            let burn = cbam.spatial.forward(cbam.channel.forward(x.clone()));
+            assert!(
+                max_abs_diff(ours.clone(), burn.clone()) < TOLERANCE,
+                "{shape:?}"
+            );
+            let g1 = (ours * upstream.clone()).sum().backward();
+            let g2 = (burn * upstream).sum().backward();
+            let grad = |t: &Tensor<4>| {
+                let (a, b) = (t.grad(&g1).expect("grad"), t.grad(&g2).expect("grad"));
+                max_abs_diff(a, b)
+            };
+            assert!(grad(&x) < TOLERANCE, "{shape:?} dx {}", grad(&x));
+            let conv = &cbam.spatial.conv.weight.val();
+            assert!(grad(conv) < TOLERANCE, "{shape:?} dconv {}", grad(conv));
+            for (name, w) in [
+                ("fc1", cbam.channel.fc1.weight.val()),
+                ("fc2", cbam.channel.fc2.weight.val()),
+            ] {
+                let (a, b) = (w.grad(&g1).expect("grad"), w.grad(&g2).expect("grad"));
+                let d = max_abs_diff(a, b);
+                assert!(d < TOLERANCE, "{shape:?} d{name} {d}");
+            }
+        }
     }
 }

@@ -6,7 +6,8 @@
 //! at 112 px (26 MB, beyond the caches) that took ~210 ms of a ~2.6 s training step. Here the
 //! forward reads the input once for the statistics and once to normalize it; the backward reads
 //! it once for the two per-channel sums and once to write the input gradient. Each pass runs over
-//! contiguous `[channel, pixels]` rows in parallel. The sums are accumulated in f64.
+//! contiguous `[channel, pixels]` rows in parallel. Each row's sums are vectorized f32 partial sums
+//! (`lanes`), and the rows of a channel are combined in f64.
 //!
 //! The operation is a Burn backend extension: [`CpuBatchNorm`] is implemented for `Flex` and for
 //! `Autodiff<Flex>`, whose backward is the same closed form as Burn's
@@ -24,6 +25,7 @@ use burn::backend::{AutodiffBackend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
+use super::lanes::lane_sum;
 use crate::device::is_flex;
 
 /// Elements per parallel work item when rows are short (the 4 x 4 maps of `layer4`).
@@ -76,28 +78,6 @@ fn flex_from(values: Vec<f32>, like: &FlexTensor) -> FlexTensor {
 fn flex_vector(values: Vec<f32>) -> FlexTensor {
     let n = values.len();
     FlexTensor::from_data(TensorData::new(values, [n]))
-}
-
-/// f32 partial sums per row: as many as one AVX-512 register (four SSE ones) holds, so the sums
-/// vectorize, and each partial sum adds up only `pixels / LANES` terms before the f64 total.
-const LANES: usize = 16;
-
-/// `Σ f(a[i], b[i])` over two rows of equal length, in `LANES` f32 partial sums added in f64.
-#[inline(always)]
-fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
-    debug_assert_eq!(a.len(), b.len());
-    let (chunks_a, chunks_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f64 = (chunks_a.remainder().iter())
-        .zip(chunks_b.remainder())
-        .map(|(&x, &y)| f64::from(f(x, y)))
-        .sum();
-    let mut lanes = [0f32; LANES];
-    for (x, y) in chunks_a.zip(chunks_b) {
-        for l in 0..LANES {
-            lanes[l] += f(x[l], y[l]);
-        }
-    }
-    lanes.iter().map(|&v| f64::from(v)).sum::<f64>() + tail
 }
 
 /// `f(row index)` for every row, in parallel.
@@ -186,9 +166,9 @@ fn forward(
     // passes over a row that stays in cache), then the rows of a channel combined.
     let row_moments = per_row(n_rows, pixels, |r| {
         let values = row(r);
-        let mean = lane_sum(values, values, |v, _| v) / pixels.max(1) as f64;
+        let mean = lane_sum([values], |[v]| v) / pixels.max(1) as f64;
         let m = mean as f32;
-        (mean, lane_sum(values, values, |v, _| (v - m) * (v - m)))
+        (mean, lane_sum([values], |[v]| (v - m) * (v - m)))
     });
     let (mean, var) = combine_moments(&row_moments, pixels, channels);
     let (gs, bs): (&[f32], &[f32]) = (gamma.storage(), beta.storage());
@@ -252,8 +232,8 @@ fn backward(
         let c = r % channels;
         let (m, s, t) = (ms[c], affine.scale[c], affine.shift[c]);
         let (xr, gr) = (slice(xs, r), slice(gs, r));
-        let sum_g = lane_sum(xr, gr, |x, g| Affine::pass(relu, g, x, s, t));
-        let sum_gx = lane_sum(xr, gr, |x, g| Affine::pass(relu, g, x, s, t) * (x - m));
+        let sum_g = lane_sum([xr, gr], |[x, g]| Affine::pass(relu, g, x, s, t));
+        let sum_gx = lane_sum([xr, gr], |[x, g]| Affine::pass(relu, g, x, s, t) * (x - m));
         (sum_g, sum_gx)
     });
     let mut sums = vec![(0.0f64, 0.0f64); channels];
