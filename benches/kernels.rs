@@ -82,7 +82,9 @@ fn convolutions(size: usize) {
         let (flex_fwd, reference) = time(7, || {
             values(Flex::conv2d(xt.clone(), wt.clone(), None, options.clone()))
         });
-        let (ours_fwd, ours) = time(7, || forward(&x, &taps(&w, dims, Arrangement::Forward), &g));
+        let (ours_fwd, ours) = time(7, || {
+            forward(&x, &taps(&w, dims, Arrangement::Forward), &g, None)
+        });
         let (flex_dw, reference_dw) = time(7, || {
             values(Flex::conv2d_weight_backward(
                 xt.clone(),
@@ -104,7 +106,7 @@ fn convolutions(size: usize) {
         let dx = (stride == 1).then(|| {
             let gx = Geometry::new([n, cout, g.ho, g.wo], cin, k, 1, k - 1 - padding);
             time(7, || {
-                forward(&dy, &taps(&w, dims, Arrangement::Flipped), &gx)
+                forward(&dy, &taps(&w, dims, Arrangement::Flipped), &gx, None)
             })
         });
         let dx_text = match dx {

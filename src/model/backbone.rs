@@ -9,7 +9,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::cbam::{Cbam, CbamConfig};
-use super::conv::conv2d;
+use super::conv::conv2d_bn;
 use super::norm::{TorchBatchNorm, TorchBatchNormConfig};
 
 /// The block type and per-stage block counts of a ResNet depth.
@@ -160,14 +160,16 @@ impl Block {
     /// - output: `[B, width * expansion, H / stride, W / stride]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(conv2d(&d.conv, x.clone())),
+            Some(d) => conv2d_bn(&d.conv, &d.bn, x.clone(), false),
             None => x.clone(),
         };
-        let y = self.bn1.forward_relu(conv2d(&self.conv1, x));
-        let y = conv2d(&self.conv2, y);
+        let y = conv2d_bn(&self.conv1, &self.bn1, x, true);
         let mut y = match (&self.conv3, &self.bn3) {
-            (Some(conv3), Some(bn3)) => bn3.forward(conv2d(conv3, self.bn2.forward_relu(y))),
-            _ => self.bn2.forward(y),
+            (Some(conv3), Some(bn3)) => {
+                let y = conv2d_bn(&self.conv2, &self.bn2, y, true);
+                conv2d_bn(conv3, bn3, y, false)
+            }
+            _ => conv2d_bn(&self.conv2, &self.bn2, y, false),
         };
         if let Some(cbam) = &self.cbam {
             y = cbam.forward(y);

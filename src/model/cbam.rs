@@ -11,7 +11,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
-use super::conv::conv2d;
+use super::conv::conv2d_bn;
 use super::cpu_cbam;
 use super::norm::{TorchBatchNorm, TorchBatchNormConfig};
 
@@ -104,7 +104,7 @@ impl SpatialGate {
     /// - `pooled`: `[B, 2, H, W]` (the maxima over channels, then the means); output
     ///   `[B, 1, H, W]`
     pub fn gate(&self, pooled: Tensor<4>) -> Tensor<4> {
-        sigmoid(self.bn.forward(conv2d(&self.conv, pooled)))
+        sigmoid(conv2d_bn(&self.conv, &self.bn, pooled, false))
     }
 
     /// Scales each position by its attention weight (Burn's operations; [`Cbam::forward`] uses

@@ -6,6 +6,7 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
 
 use super::cpu_conv;
+use super::norm::TorchBatchNorm;
 
 /// `conv.forward(x)`, through [`cpu_conv`] where it applies: a bias-free, ungrouped, undilated
 /// convolution with square kernel and stride and symmetric explicit padding (every convolution of
@@ -15,6 +16,14 @@ use super::cpu_conv;
 /// # Shapes
 /// - `x`: `[N, C_in, H, W]`; output `[N, C_out, H_out, W_out]`
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    match cpu_stride_padding(conv, &x) {
+        Some([stride, padding]) => cpu_conv::conv2d_cpu(x, conv.weight.val(), stride, padding),
+        None => conv.forward(x),
+    }
+}
+
+/// `[stride, padding]` when [`cpu_conv`] computes `conv` on `x`.
+fn cpu_stride_padding(conv: &Conv2d, x: &Tensor<4>) -> Option<[usize; 2]> {
     let [_, _, kh, kw] = conv.weight.dims();
     match &conv.padding {
         PaddingConfig2d::Explicit(top, left, bottom, right)
@@ -23,53 +32,80 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
                 && conv.bias.is_none()
                 && conv.groups == 1
                 && conv.dilation == [1, 1]
-                && cpu_conv::applies(&x, [kh, kw], conv.stride, [*top, *left]) =>
+                && cpu_conv::applies(x, [kh, kw], conv.stride, [*top, *left]) =>
         {
-            cpu_conv::conv2d_cpu(x, conv.weight.val(), conv.stride[0], *top)
+            Some([conv.stride[0], *top])
         }
-        _ => conv.forward(x),
+        _ => None,
+    }
+}
+
+/// `bn(conv(x))`, then a ReLU if `relu`. At inference on the CPU the BatchNorm (and ReLU) is
+/// applied by the convolution as it writes its output, saving a pass over the activations.
+///
+/// # Shapes
+/// - `x`: `[N, C_in, H, W]`; output `[N, C_out, H_out, W_out]`
+pub fn conv2d_bn(conv: &Conv2d, bn: &TorchBatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
+    if let Some(stride_padding) = cpu_stride_padding(conv, &x)
+        && let Some(affine) = bn.inference_affine(&x.device())
+    {
+        return cpu_conv::conv2d_affine_cpu(x, conv.weight.val(), stride_padding, affine, relu);
+    }
+    let y = conv2d(conv, x);
+    if relu {
+        bn.forward_relu(y)
+    } else {
+        bn.forward(y)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use burn::module::{Param, RunningState};
     use burn::nn::PaddingConfig2d;
     use burn::nn::conv::Conv2dConfig;
     use burn::tensor::{Device, Distribution, Tensor};
 
-    use super::conv2d;
+    use super::{conv2d, conv2d_bn};
     use crate::model::max_abs_diff;
+    use crate::model::norm::TorchBatchNormConfig;
 
     /// f32 sums taken in another order: a few ulps of the largest terms.
     const TOLERANCE: f32 = 1e-4;
+
+    /// (kernel, stride, padding, input side): 3x3 plain and strided, the 1x1 projection, the
+    /// stem's 7x7. Outputs below 50 pixels: one product over the batch (`im2col_conv`).
+    const SHAPES: [(usize, usize, usize, usize); 11] = [
+        (3, 1, 1, 6),
+        (3, 2, 1, 7),
+        (1, 2, 0, 8),
+        (1, 1, 0, 5),
+        // Outputs of 50 pixels or more: shifted products (`shifted_conv`).
+        (3, 1, 1, 9),
+        (3, 2, 1, 17),
+        (7, 2, 3, 19),
+        // CBAM's 7x7 spatial convolution, both paths.
+        (7, 1, 3, 9),
+        (7, 1, 3, 5),
+        // A kernel wider than the image (a tiny input to the stem).
+        (7, 2, 3, 2),
+        (1, 2, 0, 16),
+    ];
+
+    fn conv(k: usize, s: usize, p: usize, device: &Device) -> burn::nn::conv::Conv2d {
+        Conv2dConfig::new([5, 4], [k, k])
+            .with_stride([s, s])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .with_bias(false)
+            .init(device)
+    }
 
     #[test]
     fn cucns_convolution_equals_burns_forward_and_backward() {
         let device = Device::default().autodiff();
         device.seed(7);
-        // (kernel, stride, padding, input side): 3x3 plain and strided, the 1x1 projection, the
-        // stem's 7x7. Outputs below 50 pixels: one product over the batch (`im2col_conv`).
-        for (k, s, p, side) in [
-            (3, 1, 1, 6),
-            (3, 2, 1, 7),
-            (1, 2, 0, 8),
-            (1, 1, 0, 5),
-            // Outputs of 50 pixels or more: shifted products (`shifted_conv`).
-            (3, 1, 1, 9),
-            (3, 2, 1, 17),
-            (7, 2, 3, 19),
-            // CBAM's 7x7 spatial convolution, both paths.
-            (7, 1, 3, 9),
-            (7, 1, 3, 5),
-            // A kernel wider than the image (a tiny input to the stem).
-            (7, 2, 3, 2),
-            (1, 2, 0, 16),
-        ] {
-            let conv = Conv2dConfig::new([5, 4], [k, k])
-                .with_stride([s, s])
-                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-                .with_bias(false)
-                .init(&device);
+        for (k, s, p, side) in SHAPES {
+            let conv = conv(k, s, p, &device);
             let x = Tensor::<4>::random([3, 5, side, side], Distribution::Default, &device)
                 .require_grad();
             let ours = conv2d(&conv, x.clone());
@@ -84,6 +120,31 @@ mod tests {
             let dw = |g: &burn::tensor::Gradients| conv.weight.val().grad(g).expect("w grad");
             assert!(max_abs_diff(dx(&g1), dx(&g2)) < TOLERANCE, "dx k{k} s{s}");
             assert!(max_abs_diff(dw(&g1), dw(&g2)) < TOLERANCE, "dw k{k} s{s}");
+        }
+    }
+
+    #[test]
+    fn inference_convolution_with_batch_norm_equals_the_two_layers() {
+        let device = Device::default();
+        device.seed(9);
+        let random = |n| Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device);
+        let mut bn = TorchBatchNormConfig::new(4).init(&device);
+        bn.weight = Some(Param::from_tensor(random(4)));
+        bn.bias = Some(Param::from_tensor(random(4)));
+        bn.running_mean = RunningState::new(random(4));
+        bn.running_var = RunningState::new(random(4).abs().add_scalar(0.1));
+        for (k, s, p, side) in SHAPES {
+            let conv = conv(k, s, p, &device);
+            let x = Tensor::<4>::random([3, 5, side, side], Distribution::Default, &device);
+            for relu in [false, true] {
+                let ours = conv2d_bn(&conv, &bn, x.clone(), relu);
+                let mut burn = bn.forward(conv.forward(x.clone()));
+                if relu {
+                    burn = burn::tensor::activation::relu(burn);
+                }
+                let d = max_abs_diff(ours, burn);
+                assert!(d < TOLERANCE, "k{k} s{s} side {side} relu {relu}: {d}");
+            }
         }
     }
 }

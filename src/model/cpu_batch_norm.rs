@@ -25,6 +25,7 @@ use burn::backend::{AutodiffBackend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
+use super::channel_affine::ChannelAffine;
 use super::lanes::lane_sum;
 use crate::device::is_flex;
 
@@ -100,35 +101,6 @@ where
         .for_each(|(row, dst)| g(row, row % channels, dst));
 }
 
-/// The per-channel `scale` and `shift` of `y = x * scale + shift`, and whether a ReLU follows:
-/// the backward pass recomputes the ReLU's mask from them, exactly as the forward pass did.
-#[derive(Debug, Clone)]
-struct Affine {
-    scale: Vec<f32>,
-    shift: Vec<f32>,
-    relu: bool,
-}
-
-impl Affine {
-    /// Writes the outputs of channel `c` for the inputs `src`.
-    fn apply(&self, src: &[f32], c: usize, dst: &mut [f32]) {
-        let (s, t) = (self.scale[c], self.shift[c]);
-        let pairs = dst.iter_mut().zip(src);
-        if self.relu {
-            pairs.for_each(|(o, &v)| *o = (v * s + t).max(0.0));
-        } else {
-            pairs.for_each(|(o, &v)| *o = v * s + t);
-        }
-    }
-
-    /// The gradient `g` of the output for input `v` of channel (`s`, `t`) = (`scale[c]`,
-    /// `shift[c]`), passed back through the ReLU if any.
-    #[inline(always)]
-    fn pass(relu: bool, g: f32, v: f32, s: f32, t: f32) -> f32 {
-        if relu && v * s + t <= 0.0 { 0.0 } else { g }
-    }
-}
-
 /// Per channel, the mean and biased variance of its rows, each row's given as (pixels, mean,
 /// sum of squared deviations from that mean), combined in f64 in row order (Chan et al.).
 fn combine_moments(rows: &[(f64, f64)], pixels: usize, channels: usize) -> (Vec<f64>, Vec<f64>) {
@@ -156,7 +128,7 @@ fn forward(
     beta: FlexTensor,
     epsilon: f64,
     relu: bool,
-) -> (BatchNormTrain<Flex>, Affine) {
+) -> (BatchNormTrain<Flex>, ChannelAffine) {
     let x = x.to_contiguous();
     let (gamma, beta) = (gamma.to_contiguous(), beta.to_contiguous());
     let (n_rows, pixels, channels) = rows(&x);
@@ -179,7 +151,7 @@ fn forward(
     let shift: Vec<f32> = (0..channels)
         .map(|c| (f64::from(bs[c]) - mean[c] * scale[c]) as f32)
         .collect();
-    let affine = Affine {
+    let affine = ChannelAffine {
         scale: scale.iter().map(|&s| s as f32).collect(),
         shift,
         relu,
@@ -207,7 +179,7 @@ fn backward(
     gamma: FlexTensor,
     [mean, var]: [FlexTensor; 2],
     epsilon: f64,
-    affine: &Affine,
+    affine: &ChannelAffine,
     grad: FlexTensor,
 ) -> (FlexTensor, FlexTensor, FlexTensor) {
     let (x, grad, gamma) = (
@@ -232,8 +204,10 @@ fn backward(
         let c = r % channels;
         let (m, s, t) = (ms[c], affine.scale[c], affine.shift[c]);
         let (xr, gr) = (slice(xs, r), slice(gs, r));
-        let sum_g = lane_sum([xr, gr], |[x, g]| Affine::pass(relu, g, x, s, t));
-        let sum_gx = lane_sum([xr, gr], |[x, g]| Affine::pass(relu, g, x, s, t) * (x - m));
+        let sum_g = lane_sum([xr, gr], |[x, g]| ChannelAffine::pass(relu, g, x, s, t));
+        let sum_gx = lane_sum([xr, gr], |[x, g]| {
+            ChannelAffine::pass(relu, g, x, s, t) * (x - m)
+        });
         (sum_g, sum_gx)
     });
     let mut sums = vec![(0.0f64, 0.0f64); channels];
@@ -250,7 +224,7 @@ fn backward(
         let (m, k, s, t) = (ms[c], k as f32, affine.scale[c], affine.shift[c]);
         for ((d, &x), &g) in dst.iter_mut().zip(slice(xs, r)).zip(slice(gs, r)) {
             let x_hat = (x - m) * k;
-            *d = scale * (Affine::pass(relu, g, x, s, t) - mean_g - x_hat * mean_gx);
+            *d = scale * (ChannelAffine::pass(relu, g, x, s, t) - mean_g - x_hat * mean_gx);
         }
     });
     let dgamma = sums.iter().map(|s| s.1 as f32).collect();
@@ -262,7 +236,7 @@ fn backward(
 fn channel_affine(x: FlexTensor, scale: FlexTensor, shift: FlexTensor, relu: bool) -> FlexTensor {
     let x = x.to_contiguous();
     let (n_rows, pixels, channels) = rows(&x);
-    let affine = Affine {
+    let affine = ChannelAffine {
         scale: scale.to_contiguous().storage::<f32>().to_vec(),
         shift: shift.to_contiguous().storage::<f32>().to_vec(),
         relu,
@@ -303,7 +277,7 @@ struct BatchNormBackward;
 impl Backward<Flex, 3> for BatchNormBackward {
     // As Burn's own BatchNorm: the input and gamma are checkpointed, the statistics kept (and
     // the affine form, for the ReLU's mask).
-    type State = (NodeId, NodeId, [FlexTensor; 2], f64, Affine);
+    type State = (NodeId, NodeId, [FlexTensor; 2], f64, ChannelAffine);
 
     fn backward(
         self,

@@ -14,6 +14,7 @@
 //! The operation is a Burn backend extension ([`CpuConv`], implemented for `Flex` and
 //! `Autodiff<Flex>`); [`conv2d_cpu`] is the entry point and [`applies`] says when it can be used.
 
+use super::channel_affine::ChannelAffine;
 use super::im2col_conv;
 use super::shifted_conv::{self, Arrangement, Geometry};
 use crate::device::is_flex;
@@ -25,7 +26,7 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Dispatch, Flex, backend_extension};
+use burn::backend::{AutodiffBackend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Tensor, TensorData};
 
 /// A bias-free, ungrouped, undilated 2-D convolution with square stride and symmetric padding.
@@ -37,6 +38,19 @@ pub trait CpuConv: burn::backend::Backend {
         weight: FloatTensor<Self>,
         stride: usize,
         padding: usize,
+    ) -> FloatTensor<Self>;
+
+    /// Inference only (not differentiated): [`CpuConv::cpu_conv2d`] followed by
+    /// `y * scale + shift` per output channel (`[C_out]`) and, with `relu`, a clamp at zero,
+    /// applied as the output is written (a BatchNorm in its inference form).
+    fn cpu_conv2d_affine(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        relu: bool,
     ) -> FloatTensor<Self>;
 }
 
@@ -71,15 +85,20 @@ fn batched(g: &Geometry) -> bool {
     g.ho * g.wo < BATCHED_BELOW_PIXELS
 }
 
-fn forward(x: FlexTensor, weight: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
+fn forward(
+    x: FlexTensor,
+    weight: FlexTensor,
+    [stride, padding]: [usize; 2],
+    epilogue: Option<&ChannelAffine>,
+) -> FlexTensor {
     let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
     let weight_dims = dims4(&weight);
     let g = geometry(&x, weight_dims, stride, padding);
     let out = if batched(&g) {
-        im2col_conv::forward(values(&x), values(&weight), &g)
+        im2col_conv::forward(values(&x), values(&weight), &g, epilogue)
     } else {
         let taps = shifted_conv::taps(values(&weight), weight_dims, Arrangement::Forward);
-        shifted_conv::forward(values(&x), &taps, &g)
+        shifted_conv::forward(values(&x), &taps, &g, epilogue)
     };
     tensor(out, [g.n, g.cout, g.ho, g.wo])
 }
@@ -119,14 +138,44 @@ fn backward(
         let gx = Geometry::new(grad_dims, cin, k, 1, k - 1 - padding);
         debug_assert_eq!(gx.cin, cout);
         let taps = shifted_conv::taps(values(&weight), weight_dims, Arrangement::Flipped);
-        tensor(shifted_conv::forward(values(&grad), &taps, &gx), x_dims)
+        tensor(
+            shifted_conv::forward(values(&grad), &taps, &gx, None),
+            x_dims,
+        )
     });
     (dx, dw)
 }
 
+/// The inference form's per-channel affine map from its tensors.
+fn channel_affine(scale: FlexTensor, shift: FlexTensor, relu: bool) -> ChannelAffine {
+    ChannelAffine {
+        scale: scale.to_contiguous().storage::<f32>().to_vec(),
+        shift: shift.to_contiguous().storage::<f32>().to_vec(),
+        relu,
+    }
+}
+
 impl CpuConv for Flex {
     fn cpu_conv2d(x: FlexTensor, weight: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
-        forward(x, weight, stride, padding)
+        forward(x, weight, [stride, padding], None)
+    }
+
+    fn cpu_conv2d_affine(
+        x: FlexTensor,
+        weight: FlexTensor,
+        stride: usize,
+        padding: usize,
+        scale: FlexTensor,
+        shift: FlexTensor,
+        relu: bool,
+    ) -> FlexTensor {
+        let affine = channel_affine(scale, shift, relu);
+        assert_eq!(
+            affine.scale.len(),
+            dims4(&weight)[0],
+            "one scale per output channel"
+        );
+        forward(x, weight, [stride, padding], Some(&affine))
     }
 }
 
@@ -172,16 +221,42 @@ impl<C: CheckpointStrategy> CpuConv for Autodiff<Flex, C> {
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
                 let weight_state = prep.checkpoint(&weight);
-                let out = forward(x.into_primitive(), weight.into_primitive(), stride, padding);
+                let out = forward(
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    [stride, padding],
+                    None,
+                );
                 prep.finish((x_state, weight_state, stride, padding), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(forward(
                 x.into_primitive(),
                 weight.into_primitive(),
-                stride,
-                padding,
+                [stride, padding],
+                None,
             )),
         }
+    }
+
+    /// Inference only: the result is not tracked.
+    fn cpu_conv2d_affine(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        <Self as AutodiffBackend>::from_inner(Flex::cpu_conv2d_affine(
+            x.into_primitive(),
+            weight.into_primitive(),
+            stride,
+            padding,
+            scale.into_primitive(),
+            shift.into_primitive(),
+            relu,
+        ))
     }
 }
 
@@ -193,6 +268,30 @@ pub fn applies(x: &Tensor<4>, kernel: [usize; 2], stride: [usize; 2], padding: [
         && kernel[0] == kernel[1]
         && stride[0] == stride[1]
         && padding[0] == padding[1]
+}
+
+/// The convolution followed by the per-channel `y * scale + shift` and, with `relu`, a clamp at
+/// zero, in one pass through [`CpuConv`] (see [`applies`]); for inference (not differentiated).
+///
+/// # Shapes
+/// - `x`: `[N, C_in, H, W]`, `weight`: `[C_out, C_in, k, k]`, `scale`, `shift`: `[C_out]`;
+///   output `[N, C_out, H_out, W_out]`
+pub fn conv2d_affine_cpu(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    [stride, padding]: [usize; 2],
+    [scale, shift]: [Tensor<1>; 2],
+    relu: bool,
+) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CpuConv>::cpu_conv2d_affine(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        stride,
+        padding,
+        scale.into_dispatch(),
+        shift.into_dispatch(),
+        relu,
+    ))
 }
 
 /// The convolution through [`CpuConv`]; see [`applies`].

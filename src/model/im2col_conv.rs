@@ -11,6 +11,7 @@
 
 use rayon::prelude::*;
 
+use super::channel_affine::ChannelAffine;
 use super::shifted_conv::Geometry;
 use super::strided_gemm::{self, Strides};
 
@@ -100,25 +101,35 @@ fn product(
     );
 }
 
-/// `[a, b, p]` -> `[b, a, p]`: the batch and channel axes swapped, `p` values kept together.
-fn swap_outer(values: &[f32], [a, b, p]: [usize; 3]) -> Vec<f32> {
+/// `[a, b, p]` -> `[b, a, p]`: the batch and channel axes swapped, `p` values kept together,
+/// with `epilogue` applied per index along `a` when given.
+fn swap_outer(values: &[f32], [a, b, p]: [usize; 3], epilogue: Option<&ChannelAffine>) -> Vec<f32> {
     let mut out = vec![0f32; values.len()];
     out.par_chunks_mut(p).enumerate().for_each(|(ba, dst)| {
         let (bi, ai) = (ba / a, ba % a);
-        dst.copy_from_slice(&values[(ai * b + bi) * p..][..p]);
+        let src = &values[(ai * b + bi) * p..][..p];
+        match epilogue {
+            Some(affine) => affine.apply(src, ai, dst),
+            None => dst.copy_from_slice(src),
+        }
     });
     out
 }
 
 /// The convolution of `x` (`[n, cin, h, w]`) with `weight` (`[cout, cin, k, k]`):
-/// `[n, cout, ho, wo]`.
-pub fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
+/// `[n, cout, ho, wo]`, with `epilogue` applied per output channel when given.
+pub fn forward(
+    x: &[f32],
+    weight: &[f32],
+    g: &Geometry,
+    epilogue: Option<&ChannelAffine>,
+) -> Vec<f32> {
     let (r, p) = (rows(g), pixels(g));
     let cols = columns(x, g);
     let mut out = vec![0f32; g.cout * p];
     product([g.cout, p, r], &mut out, weight, [r, 1], &cols, [p, 1]);
     // [cout, n, ho wo] -> [n, cout, ho wo].
-    swap_outer(&out, [g.cout, g.n, g.ho * g.wo])
+    swap_outer(&out, [g.cout, g.n, g.ho * g.wo], epilogue)
 }
 
 /// The input and weight gradients of the convolution from the output gradient `dy`
@@ -133,7 +144,7 @@ pub fn backward(
     let (r, p) = (rows(g), pixels(g));
     let cols = columns(x, g);
     // [n, cout, ho wo] -> [cout, n, ho wo].
-    let dy = swap_outer(dy, [g.n, g.cout, g.ho * g.wo]);
+    let dy = swap_outer(dy, [g.n, g.cout, g.ho * g.wo], None);
     let mut dw = vec![0f32; g.cout * r];
     product([g.cout, r, p], &mut dw, &dy, [p, 1], &cols, [1, p]);
     if !input_grad {

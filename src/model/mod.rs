@@ -3,6 +3,7 @@
 
 pub mod backbone;
 pub mod cbam;
+pub mod channel_affine;
 pub mod conv;
 pub mod cpu_batch_norm;
 pub mod cpu_cbam;

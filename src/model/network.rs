@@ -9,7 +9,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::backbone::{Block, BlockSpec, bn, conv, stage, stage_layout};
-use super::conv::conv2d;
+use super::conv::conv2d_bn;
 use super::cpu_max_pool::max_pool2d;
 use super::error::ModelError;
 use super::head::{RulBranch, RulBranchConfig};
@@ -203,7 +203,7 @@ impl Cucn {
     /// - `images`: `[B, 3, S, S]` (normalized)
     /// - output: `[B, C, h, w]` with `h = w = feature_side()`
     pub fn features(&self, images: Tensor<4>) -> Tensor<4> {
-        let x = self.bn1.forward_relu(conv2d(&self.conv1, images));
+        let x = conv2d_bn(&self.conv1, &self.bn1, images, true);
         let mut x = self.stem_pool(x);
         for block in self
             .layer1

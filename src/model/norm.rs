@@ -82,26 +82,44 @@ impl TorchBatchNorm {
         self.normalize(input, true)
     }
 
-    fn normalize<const D: usize>(&self, input: Tensor<D>, relu: bool) -> Tensor<D> {
-        let device = input.device();
+    /// `gamma` and `beta`, ones and zeros without affine parameters.
+    fn gamma_beta(&self, device: &Device) -> [Tensor<1>; 2] {
         let channels = self.running_mean.value().dims()[0];
         let gamma = match &self.weight {
             Some(w) => w.val(),
-            None => Tensor::ones([channels], &device),
+            None => Tensor::ones([channels], device),
         };
         let beta = match &self.bias {
             Some(b) => b.val(),
-            None => Tensor::zeros([channels], &device),
+            None => Tensor::zeros([channels], device),
         };
-        if !device.is_autodiff() {
-            // PyTorch's CPU inference form: one scale and one shift per channel, so one pass
-            // over the activations instead of the four of `(x - mean) / std * gamma + beta`.
-            let mean = self.running_mean.value().to_device(&device);
-            let var = self.running_var.value().to_device(&device);
-            let scale = gamma / var.add_scalar(self.eps).sqrt();
-            let shift = beta - mean * scale.clone();
+        [gamma, beta]
+    }
+
+    /// At inference (a device without autodiff), the layer as one scale and one shift per
+    /// channel, PyTorch's CPU form: `[gamma / sqrt(var + eps), beta - mean * scale]`. `None` in
+    /// training, where the batch's statistics are used.
+    pub fn inference_affine(&self, device: &Device) -> Option<[Tensor<1>; 2]> {
+        if device.is_autodiff() {
+            return None;
+        }
+        let [gamma, beta] = self.gamma_beta(device);
+        let mean = self.running_mean.value().to_device(device);
+        let var = self.running_var.value().to_device(device);
+        let scale = gamma / var.add_scalar(self.eps).sqrt();
+        let shift = beta - mean * scale.clone();
+        Some([scale, shift])
+    }
+
+    fn normalize<const D: usize>(&self, input: Tensor<D>, relu: bool) -> Tensor<D> {
+        let device = input.device();
+        if let Some([scale, shift]) = self.inference_affine(&device) {
+            // One pass over the activations instead of the four of
+            // `(x - mean) / std * gamma + beta`.
             return channel_affine_eval(input, scale, shift, relu);
         }
+        let channels = self.running_mean.value().dims()[0];
+        let [gamma, beta] = self.gamma_beta(&device);
         let count = input.shape().num_elements() / channels;
         let (output, batch_mean, batch_var) = batch_norm_train(input, gamma, beta, self.eps, relu);
         // PyTorch updates the running variance with the unbiased estimate n / (n - 1).

@@ -23,6 +23,7 @@
 
 use rayon::prelude::*;
 
+use super::channel_affine::ChannelAffine;
 use super::strided_gemm::{Strides, product};
 
 /// Wide output pixels per tile: its `[C_out, pixels]` accumulator and the `[C_in, pixels]` input
@@ -172,8 +173,15 @@ pub fn taps(weight: &[f32], [cout, cin, k, _]: [usize; 4], arrangement: Arrangem
 
 /// The convolution of `x` (`[n, cin, h, w]`, contiguous) with the kernel matrices of [`taps`]
 /// ([`Arrangement::Forward`]; [`Arrangement::Flipped`] with the output gradient as `x` gives the
-/// input gradient of a stride-1 convolution): `[n, cout, ho, wo]`, contiguous.
-pub fn forward(x: &[f32], taps: &[f32], g: &Geometry) -> Vec<f32> {
+/// input gradient of a stride-1 convolution): `[n, cout, ho, wo]`, contiguous. An `epilogue` is
+/// applied per output channel as the tiles are written out (inference BatchNorm and ReLU, at no
+/// extra pass over the output).
+pub fn forward(
+    x: &[f32],
+    taps: &[f32],
+    g: &Geometry,
+    epilogue: Option<&ChannelAffine>,
+) -> Vec<f32> {
     assert_eq!(x.len(), g.n * g.cin * g.h * g.w, "input length");
     assert_eq!(taps.len(), g.k * g.k * g.cout * g.cin, "kernel length");
     let padded = g.padded(x);
@@ -197,8 +205,11 @@ pub fn forward(x: &[f32], taps: &[f32], g: &Geometry) -> Vec<f32> {
                 let pixels = acc.len() / g.cout;
                 for (co, acc_row) in acc.chunks(pixels).enumerate() {
                     for (r, wide_row) in acc_row.chunks(g.wq).enumerate() {
-                        out_image[(co * g.ho + first + r) * g.wo..][..g.wo]
-                            .copy_from_slice(&wide_row[..g.wo]);
+                        let dst = &mut out_image[(co * g.ho + first + r) * g.wo..][..g.wo];
+                        match epilogue {
+                            Some(affine) => affine.apply(&wide_row[..g.wo], co, dst),
+                            None => dst.copy_from_slice(&wide_row[..g.wo]),
+                        }
                     }
                 }
             }
