@@ -5,11 +5,11 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::cbam::{Cbam, CbamConfig};
 use super::conv::conv2d_bn;
+use super::cpu_residual::add_relu;
 use super::norm::{TorchBatchNorm, TorchBatchNormConfig};
 
 /// The block type and per-stage block counts of a ResNet depth.
@@ -174,7 +174,7 @@ impl Block {
         if let Some(cbam) = &self.cbam {
             y = cbam.forward(y);
         }
-        relu(y + identity)
+        add_relu(y, identity)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod cpu_batch_norm;
 pub mod cpu_cbam;
 pub mod cpu_conv;
 pub mod cpu_max_pool;
+pub mod cpu_residual;
 pub mod error;
 pub mod fused_adam;
 pub mod head;
