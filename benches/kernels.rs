@@ -164,6 +164,9 @@ fn layers(size: usize) {
     let images = Tensor::<4>::random([32, 3, size, size], Distribution::Default, &device);
     let x = stage("conv1", &images, |x| conv2d(&model.conv1, x));
     let x = stage("bn1 + relu", &x, |x| model.bn1.forward_relu(x));
+    let plain = x.clone().inner();
+    let (inference_ms, _) = time(7, || max_pool2d(plain.clone(), 3, 2, 1).into_data());
+    println!("{:28} forward {inference_ms:6.1}", "max pool (inference)");
     let mut x = stage("max pool", &x, |x| max_pool2d(x, 3, 2, 1));
     let stages = [
         ("layer1", &model.layer1),

@@ -3,7 +3,8 @@
 //! `flex` pools through its generic 3-D kernel and, for training, writes 64-bit indices of the
 //! maxima: 52 ms for the 32 x 64 x 56 x 56 map after `conv1` at 112 px, in training and in
 //! inference alike. Here each plane is pooled by a plain loop over precomputed window spans,
-//! planes in parallel; training keeps the 32-bit position of each maximum in its plane (half of
+//! planes in parallel (inference: down each window's rows first, across whole input rows, which
+//! vectorizes, then across its columns); training keeps the 32-bit position of each maximum in its plane (half of
 //! `flex`'s indices) and the backward pass adds each gradient there. As in PyTorch, the first
 //! maximum of a window wins and NaN propagates.
 //!
@@ -82,8 +83,9 @@ impl Window {
         }
     }
 
-    /// Pools one plane: for each output, in order, `visit(output, index in the plane, maximum)`.
-    fn pool_plane(&self, plane: &[f32], mut visit: impl FnMut(usize, usize, f32)) {
+    /// Pools one plane, visiting each window in row-major order (the first maximum wins, the
+    /// last NaN if any): for each output, in order, `visit(output, index in the plane, maximum)`.
+    fn pool_plane_with_indices(&self, plane: &[f32], mut visit: impl FnMut(usize, usize, f32)) {
         for (oh, rows) in self.rows.iter().enumerate() {
             for (ow, cols) in self.cols.iter().enumerate() {
                 let mut best_index = rows.start * self.w + cols.start;
@@ -92,7 +94,7 @@ impl Window {
                     let start = ih * self.w + cols.start;
                     for (offset, &value) in plane[start..ih * self.w + cols.end].iter().enumerate()
                     {
-                        if value > best || value.is_nan() {
+                        if replaces(value, best) {
                             (best, best_index) = (value, start + offset);
                         }
                     }
@@ -101,6 +103,34 @@ impl Window {
             }
         }
     }
+
+    /// Pools one plane into `dst`, values only: the maxima down each window's rows first, for
+    /// whole input rows at a time (this vectorizes), then across each window's columns. `column`
+    /// is a buffer of one input row.
+    fn pool_plane(&self, plane: &[f32], dst: &mut [f32], column: &mut [f32]) {
+        for (rows, out_row) in self.rows.iter().zip(dst.chunks_mut(self.wo)) {
+            column.copy_from_slice(&plane[rows.start * self.w..][..self.w]);
+            for ih in rows.start + 1..rows.end {
+                for (best, &value) in column.iter_mut().zip(&plane[ih * self.w..][..self.w]) {
+                    *best = if replaces(value, *best) { value } else { *best };
+                }
+            }
+            for (out, cols) in out_row.iter_mut().zip(&self.cols) {
+                *out = column[cols.clone()]
+                    .iter()
+                    .fold(f32::NEG_INFINITY, |best, &value| {
+                        if replaces(value, best) { value } else { best }
+                    });
+            }
+        }
+    }
+}
+
+/// Whether `value` replaces `best` as a window's running maximum: larger, or NaN (which then
+/// propagates).
+#[inline(always)]
+fn replaces(value: f32, best: f32) -> bool {
+    value > best || value.is_nan()
 }
 
 /// The pooled map and, when `indices` is set, the position of each maximum in its plane.
@@ -125,14 +155,17 @@ fn forward(
     if indices {
         planes
             .zip(argmax.par_chunks_mut(per_plane))
-            .for_each(|((dst, plane), idx)| {
-                win.pool_plane(plane, |o, i, v| {
+            .for_each(|((dst, plane), at)| {
+                win.pool_plane_with_indices(plane, |o, i, v| {
                     dst[o] = v;
-                    idx[o] = i as u32;
+                    at[o] = i as u32;
                 })
             });
     } else {
-        planes.for_each(|(dst, plane)| win.pool_plane(plane, |o, _, v| dst[o] = v));
+        planes.for_each_init(
+            || vec![0f32; win.w],
+            |column, (dst, plane)| win.pool_plane(plane, dst, column),
+        );
     }
     let out = TensorData::new(out, [shape[0], shape[1], win.ho, win.wo]);
     (FlexTensor::from_data(out), argmax)
@@ -240,10 +273,18 @@ mod tests {
     fn matches_burns_max_pool_forward_and_backward() {
         let device = Device::default().autodiff();
         device.seed(5);
-        // (kernel, stride, padding, side): the stem's 3x3/2/1 on even and odd sides, and others.
-        for (k, s, p, side) in [(3, 2, 1, 8), (3, 2, 1, 9), (2, 2, 0, 6), (3, 1, 1, 5)] {
-            let x = Tensor::<4>::random([2, 3, side, side], Distribution::Default, &device)
-                .require_grad();
+        // (kernel, stride, padding, side): the stem's 3x3/2/1 on even and odd sides, and others;
+        // each on distinct values and on values with many ties (as after a ReLU), where the
+        // gradient must go to the same one of the equal maxima.
+        let shapes = [(3, 2, 1, 8), (3, 2, 1, 9), (2, 2, 0, 6), (3, 1, 1, 5)];
+        for ((k, s, p, side), ties) in shapes.into_iter().flat_map(|s| [(s, false), (s, true)]) {
+            let x = Tensor::<4>::random([2, 3, side, side], Distribution::Default, &device);
+            let x = if ties {
+                x.mul_scalar(3.0).floor().clamp_min(1.0)
+            } else {
+                x
+            }
+            .require_grad();
             let ours = max_pool2d(x.clone(), k, s, p);
             let options = MaxPoolOptions::new([k; 2])
                 .with_stride([s; 2])
@@ -259,6 +300,24 @@ mod tests {
                 d1.to_data(),
                 d2.to_data(),
                 "k{k} s{s} p{p} side {side} gradient"
+            );
+        }
+    }
+
+    #[test]
+    fn inference_pooling_matches_burns() {
+        let device = Device::default();
+        device.seed(6);
+        for (k, s, p, side) in [(3, 2, 1, 8), (3, 2, 1, 9), (2, 2, 0, 6), (3, 1, 1, 5)] {
+            let x = Tensor::<4>::random([2, 3, side, side + 3], Distribution::Default, &device);
+            let options = MaxPoolOptions::new([k; 2])
+                .with_stride([s; 2])
+                .with_padding([p; 2]);
+            let burn = burn::tensor::module::max_pool2d(x.clone(), options);
+            assert_eq!(
+                max_pool2d(x, k, s, p).to_data(),
+                burn.to_data(),
+                "k{k} s{s} p{p} side {side}"
             );
         }
     }
