@@ -18,6 +18,7 @@ use cucn::model::CucnConfig;
 use cucn::model::conv::conv2d;
 use cucn::model::cpu_max_pool::max_pool2d;
 use cucn::model::shifted_conv::{Arrangement, Geometry, forward, taps, weight_grad};
+use cucn::model::tiled_im2col;
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -54,7 +55,8 @@ fn pattern(len: usize, step: usize) -> Vec<f32> {
         .collect()
 }
 
-/// cucn's shifted-product convolution against `flex`'s, for the large maps of the network.
+/// cucn's convolutions (shifted products; per-tile columns for few input channels) against
+/// `flex`'s, for the large maps of the network.
 fn convolutions(size: usize) {
     println!("convolutions, batch 32, ms (flex -> cucn), largest difference");
     let s = size / 4; // layer1's side
@@ -82,8 +84,14 @@ fn convolutions(size: usize) {
         let (flex_fwd, reference) = time(7, || {
             values(Flex::conv2d(xt.clone(), wt.clone(), None, options.clone()))
         });
+        // The two methods for large maps, as `cpu_conv` chooses between them.
+        let shallow = tiled_im2col::suits(&g);
         let (ours_fwd, ours) = time(7, || {
-            forward(&x, &taps(&w, dims, Arrangement::Forward), &g, None)
+            if shallow {
+                tiled_im2col::forward(&x, &w, &g, None)
+            } else {
+                forward(&x, &taps(&w, dims, Arrangement::Forward), &g, None)
+            }
         });
         let (flex_dw, reference_dw) = time(7, || {
             values(Flex::conv2d_weight_backward(
@@ -93,7 +101,13 @@ fn convolutions(size: usize) {
                 options.clone(),
             ))
         });
-        let (ours_dw, dw) = time(7, || weight_grad(&x, &dy, &g));
+        let (ours_dw, dw) = time(7, || {
+            if shallow {
+                tiled_im2col::weight_grad(&x, &dy, &g)
+            } else {
+                weight_grad(&x, &dy, &g)
+            }
+        });
         let (flex_dx, reference_dx) = time(7, || {
             values(Flex::conv2d_x_backward(
                 xt.clone(),

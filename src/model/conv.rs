@@ -92,8 +92,19 @@ mod tests {
         (1, 2, 0, 16),
     ];
 
-    fn conv(k: usize, s: usize, p: usize, device: &Device) -> burn::nn::conv::Conv2d {
-        Conv2dConfig::new([5, 4], [k, k])
+    /// Input channels: few and many (see `tiled_im2col::suits`; the convolutions have 16 output
+    /// channels), so that the large maps of [`SHAPES`] go through both of their methods.
+    const INPUT_CHANNELS: [usize; 2] = [3, 9];
+
+    /// Every shape of [`SHAPES`] with every count of [`INPUT_CHANNELS`].
+    fn cases() -> impl Iterator<Item = ((usize, usize, usize, usize), usize)> {
+        SHAPES
+            .into_iter()
+            .flat_map(|shape| INPUT_CHANNELS.map(|cin| (shape, cin)))
+    }
+
+    fn conv(cin: usize, [k, s, p]: [usize; 3], device: &Device) -> burn::nn::conv::Conv2d {
+        Conv2dConfig::new([cin, 16], [k, k])
             .with_stride([s, s])
             .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
             .with_bias(false)
@@ -104,9 +115,9 @@ mod tests {
     fn cucns_convolution_equals_burns_forward_and_backward() {
         let device = Device::default().autodiff();
         device.seed(7);
-        for (k, s, p, side) in SHAPES {
-            let conv = conv(k, s, p, &device);
-            let x = Tensor::<4>::random([3, 5, side, side], Distribution::Default, &device)
+        for ((k, s, p, side), cin) in cases() {
+            let conv = conv(cin, [k, s, p], &device);
+            let x = Tensor::<4>::random([3, cin, side, side], Distribution::Default, &device)
                 .require_grad();
             let ours = conv2d(&conv, x.clone());
             let burn = conv.forward(x.clone());
@@ -118,8 +129,14 @@ mod tests {
             let g2 = (burn * upstream).sum().backward();
             let dx = |g: &burn::tensor::Gradients| x.grad(g).expect("x grad");
             let dw = |g: &burn::tensor::Gradients| conv.weight.val().grad(g).expect("w grad");
-            assert!(max_abs_diff(dx(&g1), dx(&g2)) < TOLERANCE, "dx k{k} s{s}");
-            assert!(max_abs_diff(dw(&g1), dw(&g2)) < TOLERANCE, "dw k{k} s{s}");
+            assert!(
+                max_abs_diff(dx(&g1), dx(&g2)) < TOLERANCE,
+                "dx k{k} s{s} cin {cin}"
+            );
+            assert!(
+                max_abs_diff(dw(&g1), dw(&g2)) < TOLERANCE,
+                "dw k{k} s{s} cin {cin}"
+            );
         }
     }
 
@@ -128,14 +145,14 @@ mod tests {
         let device = Device::default();
         device.seed(9);
         let random = |n| Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device);
-        let mut bn = TorchBatchNormConfig::new(4).init(&device);
-        bn.weight = Some(Param::from_tensor(random(4)));
-        bn.bias = Some(Param::from_tensor(random(4)));
-        bn.running_mean = RunningState::new(random(4));
-        bn.running_var = RunningState::new(random(4).abs().add_scalar(0.1));
-        for (k, s, p, side) in SHAPES {
-            let conv = conv(k, s, p, &device);
-            let x = Tensor::<4>::random([3, 5, side, side], Distribution::Default, &device);
+        let mut bn = TorchBatchNormConfig::new(16).init(&device);
+        bn.weight = Some(Param::from_tensor(random(16)));
+        bn.bias = Some(Param::from_tensor(random(16)));
+        bn.running_mean = RunningState::new(random(16));
+        bn.running_var = RunningState::new(random(16).abs().add_scalar(0.1));
+        for ((k, s, p, side), cin) in cases() {
+            let conv = conv(cin, [k, s, p], &device);
+            let x = Tensor::<4>::random([3, cin, side, side], Distribution::Default, &device);
             for relu in [false, true] {
                 let ours = conv2d_bn(&conv, &bn, x.clone(), relu);
                 let mut burn = bn.forward(conv.forward(x.clone()));
@@ -143,7 +160,10 @@ mod tests {
                     burn = burn::tensor::activation::relu(burn);
                 }
                 let d = max_abs_diff(ours, burn);
-                assert!(d < TOLERANCE, "k{k} s{s} side {side} relu {relu}: {d}");
+                assert!(
+                    d < TOLERANCE,
+                    "k{k} s{s} side {side} cin {cin} relu {relu}: {d}"
+                );
             }
         }
     }

@@ -17,6 +17,7 @@
 use super::channel_affine::ChannelAffine;
 use super::im2col_conv;
 use super::shifted_conv::{self, Arrangement, Geometry};
+use super::tiled_im2col;
 use crate::device::is_flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -81,8 +82,26 @@ fn geometry(x: &FlexTensor, weight_dims: [usize; 4], stride: usize, padding: usi
     Geometry::new(dims4(x), cout, k, stride, padding)
 }
 
-fn batched(g: &Geometry) -> bool {
-    g.ho * g.wo < BATCHED_BELOW_PIXELS
+/// How a convolution is computed on the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    /// Small maps: one product over the whole batch ([`im2col_conv`]).
+    Batched,
+    /// Large maps, few input channels and many output channels: one product per tile
+    /// ([`tiled_im2col`]).
+    TiledColumns,
+    /// Large maps: shifted products ([`shifted_conv`]).
+    Shifted,
+}
+
+fn method(g: &Geometry) -> Method {
+    if g.ho * g.wo < BATCHED_BELOW_PIXELS {
+        Method::Batched
+    } else if tiled_im2col::suits(g) {
+        Method::TiledColumns
+    } else {
+        Method::Shifted
+    }
 }
 
 fn forward(
@@ -94,11 +113,13 @@ fn forward(
     let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
     let weight_dims = dims4(&weight);
     let g = geometry(&x, weight_dims, stride, padding);
-    let out = if batched(&g) {
-        im2col_conv::forward(values(&x), values(&weight), &g, epilogue)
-    } else {
-        let taps = shifted_conv::taps(values(&weight), weight_dims, Arrangement::Forward);
-        shifted_conv::forward(values(&x), &taps, &g, epilogue)
+    let out = match method(&g) {
+        Method::Batched => im2col_conv::forward(values(&x), values(&weight), &g, epilogue),
+        Method::TiledColumns => tiled_im2col::forward(values(&x), values(&weight), &g, epilogue),
+        Method::Shifted => {
+            let taps = shifted_conv::taps(values(&weight), weight_dims, Arrangement::Forward);
+            shifted_conv::forward(values(&x), &taps, &g, epilogue)
+        }
     };
     tensor(out, [g.n, g.cout, g.ho, g.wo])
 }
@@ -120,15 +141,16 @@ fn backward(
     let [cout, cin, k, _] = weight_dims;
     let x_dims = dims4(&x);
     let g = geometry(&x, weight_dims, stride, padding);
-    if batched(&g) {
-        let (dx, dw) =
-            im2col_conv::backward(values(&x), values(&weight), values(&grad), &g, input_grad);
-        return (dx.map(|dx| tensor(dx, x_dims)), tensor(dw, weight_dims));
-    }
-    let dw = tensor(
-        shifted_conv::weight_grad(values(&x), values(&grad), &g),
-        weight_dims,
-    );
+    let dw = match method(&g) {
+        Method::Batched => {
+            let (dx, dw) =
+                im2col_conv::backward(values(&x), values(&weight), values(&grad), &g, input_grad);
+            return (dx.map(|dx| tensor(dx, x_dims)), tensor(dw, weight_dims));
+        }
+        Method::TiledColumns => tiled_im2col::weight_grad(values(&x), values(&grad), &g),
+        Method::Shifted => shifted_conv::weight_grad(values(&x), values(&grad), &g),
+    };
+    let dw = tensor(dw, weight_dims);
     let dx = input_grad.then(|| {
         if stride > 1 || padding >= k {
             return Flex::conv2d_x_backward(x, weight, grad, options(stride, padding));

@@ -27,7 +27,7 @@ fn pixels(g: &Geometry) -> usize {
 
 /// For kernel column offset `j`: the output columns `ow` whose input column lies inside the
 /// image, as `first..last`.
-fn valid_columns(g: &Geometry, j: usize) -> (usize, usize) {
+pub(super) fn valid_columns(g: &Geometry, j: usize) -> (usize, usize) {
     let first = g.padding.saturating_sub(j).div_ceil(g.stride);
     // Kernels wider than the padded image reach past it entirely for large `j`.
     let last = (g.w + g.padding)
@@ -38,7 +38,7 @@ fn valid_columns(g: &Geometry, j: usize) -> (usize, usize) {
 }
 
 /// The input row under output row `oh` for kernel row offset `i`, if inside the image.
-fn input_row(g: &Geometry, oh: usize, i: usize) -> Option<usize> {
+pub(super) fn input_row(g: &Geometry, oh: usize, i: usize) -> Option<usize> {
     (oh * g.stride + i)
         .checked_sub(g.padding)
         .filter(|&ih| ih < g.h)

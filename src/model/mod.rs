@@ -21,6 +21,7 @@ pub mod norm;
 pub mod optim;
 pub mod shifted_conv;
 pub mod strided_gemm;
+pub mod tiled_im2col;
 pub mod weights;
 
 pub use error::ModelError;

@@ -28,7 +28,7 @@ use super::strided_gemm::{Strides, product};
 
 /// Wide output pixels per tile: its `[C_out, pixels]` accumulator and the `[C_in, pixels]` input
 /// it reads stay in the core's L2 cache for 64-128 channels.
-const TILE_PIXELS: usize = 512;
+pub const TILE_PIXELS: usize = 512;
 
 /// The geometry of one convolution computed as shifted products: input `[n, cin, h, w]`, `cout`
 /// kernels of `k x k`, output maps `ho x wo`.
@@ -185,26 +185,40 @@ pub fn forward(
     assert_eq!(x.len(), g.n * g.cin * g.h * g.w, "input length");
     assert_eq!(taps.len(), g.k * g.k * g.cout * g.cin, "kernel length");
     let padded = g.padded(x);
-    let rows_per_tile = (TILE_PIXELS / g.wq).clamp(1, g.ho);
+    assemble(g, g.wq, epilogue, |b, first, rows| {
+        let image = &padded[b * g.cin * g.plane()..][..g.cin * g.plane()];
+        tile(image, taps, g, first, rows)
+    })
+}
+
+/// The output `[n, cout, ho, wo]` from tiles of whole output rows (about [`TILE_PIXELS`]
+/// values each), computed in parallel by `tile(image, first row, rows)` as
+/// `[cout, rows row_len]` (`row_len >= wo` values per row, the extra ones dropped), with
+/// `epilogue` applied per output channel as the tiles are copied out.
+pub fn assemble(
+    g: &Geometry,
+    row_len: usize,
+    epilogue: Option<&ChannelAffine>,
+    tile: impl Fn(usize, usize, usize) -> Vec<f32> + Sync,
+) -> Vec<f32> {
+    let rows_per_tile = (TILE_PIXELS / row_len).clamp(1, g.ho);
     let tiles = g.ho.div_ceil(rows_per_tile);
     let per_image = g.cout * g.ho * g.wo;
     let mut out = vec![0f32; g.n * per_image];
     out.par_chunks_mut(per_image)
         .enumerate()
         .for_each(|(b, out_image)| {
-            let image = &padded[b * g.cin * g.plane()..][..g.cin * g.plane()];
-            let wide: Vec<(usize, Vec<f32>)> = (0..tiles)
+            let computed: Vec<(usize, Vec<f32>)> = (0..tiles)
                 .into_par_iter()
                 .map(|t| {
                     let first = t * rows_per_tile;
-                    let rows = rows_per_tile.min(g.ho - first);
-                    (first, tile(image, taps, g, first, rows))
+                    (first, tile(b, first, rows_per_tile.min(g.ho - first)))
                 })
                 .collect();
-            for (first, acc) in wide {
+            for (first, acc) in computed {
                 let pixels = acc.len() / g.cout;
                 for (co, acc_row) in acc.chunks(pixels).enumerate() {
-                    for (r, wide_row) in acc_row.chunks(g.wq).enumerate() {
+                    for (r, wide_row) in acc_row.chunks(row_len).enumerate() {
                         let dst = &mut out_image[(co * g.ho + first + r) * g.wo..][..g.wo];
                         match epilogue {
                             Some(affine) => affine.apply(&wide_row[..g.wo], co, dst),
@@ -246,7 +260,7 @@ fn tile(image: &[f32], taps: &[f32], g: &Geometry, first: usize, rows: usize) ->
 /// Most shares of the images for the weight gradient: each share sums its images into its own
 /// partial gradient, in parallel, and the shares are added in order, so the result depends on the
 /// shape alone, not on the number of threads.
-const SHARES: usize = 8;
+pub const SHARES: usize = 8;
 
 /// The weight gradient `[cout, cin, k, k]` of the convolution of `x` (`[n, cin, h, w]`) given the
 /// output gradient `dy` (`[n, cout, ho, wo]`): for each offset `(i, j)`,
@@ -291,10 +305,7 @@ pub fn weight_grad(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
             acc
         })
         .collect();
-    let mut sum = partials[0].clone();
-    for partial in &partials[1..] {
-        sum.iter_mut().zip(partial).for_each(|(s, p)| *s += p);
-    }
+    let sum = add_in_order(partials);
     // [k k, cout, cin] -> [cout, cin, k, k].
     let mut dw = vec![0f32; sum.len()];
     for (tap, matrix) in sum.chunks(g.cout * g.cin).enumerate() {
@@ -303,4 +314,14 @@ pub fn weight_grad(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
         }
     }
     dw
+}
+
+/// The sum of the shares' partial gradients, added in share order.
+pub fn add_in_order(partials: Vec<Vec<f32>>) -> Vec<f32> {
+    let mut parts = partials.into_iter();
+    let mut sum = parts.next().expect("at least one share");
+    for partial in parts {
+        sum.iter_mut().zip(&partial).for_each(|(s, p)| *s += p);
+    }
+    sum
 }
