@@ -26,7 +26,7 @@ use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::channel_affine::ChannelAffine;
-use super::lanes::lane_sum;
+use super::lanes::{lane_sum, lane_sums};
 use crate::device::is_flex;
 
 /// Elements per parallel work item when rows are short (the 4 x 4 maps of `layer4`).
@@ -204,9 +204,9 @@ fn backward(
         let c = r % channels;
         let (m, s, t) = (ms[c], affine.scale[c], affine.shift[c]);
         let (xr, gr) = (slice(xs, r), slice(gs, r));
-        let sum_g = lane_sum([xr, gr], |[x, g]| ChannelAffine::pass(relu, g, x, s, t));
-        let sum_gx = lane_sum([xr, gr], |[x, g]| {
-            ChannelAffine::pass(relu, g, x, s, t) * (x - m)
+        let [sum_g, sum_gx] = lane_sums([xr, gr], |[x, g]| {
+            let g = ChannelAffine::pass(relu, g, x, s, t);
+            [g, g * (x - m)]
         });
         (sum_g, sum_gx)
     });
