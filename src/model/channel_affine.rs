@@ -2,6 +2,8 @@
 //! its statistics are known (training: the batch's; inference: the running ones), applied by the
 //! BatchNorm kernels and, at inference, by the convolution kernels as they write their output.
 
+use burn::backend::flex::FlexTensor;
+
 /// Per-channel scale and shift, and whether a ReLU follows.
 #[derive(Debug, Clone)]
 pub struct ChannelAffine {
@@ -14,6 +16,15 @@ pub struct ChannelAffine {
 }
 
 impl ChannelAffine {
+    /// From the per-channel `scale` and `shift` tensors (`[C]`, f32).
+    pub fn from_tensors(scale: FlexTensor, shift: FlexTensor, relu: bool) -> Self {
+        Self {
+            scale: scale.to_contiguous().storage::<f32>().to_vec(),
+            shift: shift.to_contiguous().storage::<f32>().to_vec(),
+            relu,
+        }
+    }
+
     /// Writes the outputs of channel `c` for the inputs `src`.
     pub fn apply(&self, src: &[f32], c: usize, dst: &mut [f32]) {
         let (s, t) = (self.scale[c], self.shift[c]);

@@ -32,6 +32,11 @@ use crate::device::is_flex;
 /// Elements per parallel work item when rows are short (the 4 x 4 maps of `layer4`).
 const MIN_ELEMENTS_PER_TASK: usize = 1 << 13;
 
+/// Rows of `pixels` values per parallel task: at least [`MIN_ELEMENTS_PER_TASK`] values.
+fn rows_per_task(pixels: usize) -> usize {
+    (MIN_ELEMENTS_PER_TASK / pixels.max(1)).max(1)
+}
+
 /// The output, batch mean and biased batch variance of a training-mode BatchNorm.
 pub type BatchNormTrain<B> = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
 
@@ -85,7 +90,7 @@ fn flex_vector(values: Vec<f32>) -> FlexTensor {
 fn per_row<T: Send>(n_rows: usize, pixels: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     (0..n_rows)
         .into_par_iter()
-        .with_min_len((MIN_ELEMENTS_PER_TASK / pixels.max(1)).max(1))
+        .with_min_len(rows_per_task(pixels))
         .map(&f)
         .collect()
 }
@@ -96,7 +101,7 @@ where
     F: Fn(usize, usize, &mut [f32]) + Sync,
 {
     out.par_chunks_mut(pixels.max(1))
-        .with_min_len((MIN_ELEMENTS_PER_TASK / pixels.max(1)).max(1))
+        .with_min_len(rows_per_task(pixels))
         .enumerate()
         .for_each(|(row, dst)| g(row, row % channels, dst));
 }
@@ -236,11 +241,7 @@ fn backward(
 fn channel_affine(x: FlexTensor, scale: FlexTensor, shift: FlexTensor, relu: bool) -> FlexTensor {
     let x = x.to_contiguous();
     let (n_rows, pixels, channels) = rows(&x);
-    let affine = ChannelAffine {
-        scale: scale.to_contiguous().storage::<f32>().to_vec(),
-        shift: shift.to_contiguous().storage::<f32>().to_vec(),
-        relu,
-    };
+    let affine = ChannelAffine::from_tensors(scale, shift, relu);
     assert_eq!(affine.scale.len(), channels, "one scale per channel");
     let xs: &[f32] = x.storage();
     let mut out = vec![0f32; n_rows * pixels];

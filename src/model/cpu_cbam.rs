@@ -29,6 +29,7 @@ use burn::backend::{Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
+use super::cpu_max_pool::replaces;
 use super::lanes::lane_sum;
 use crate::device::is_flex;
 
@@ -49,13 +50,6 @@ pub trait CpuCbam: burn::backend::Backend {
         channel: FloatTensor<Self>,
         spatial: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
-}
-
-/// Whether `candidate` replaces `best` as a running maximum visited in order: it is larger, or it
-/// is NaN (so NaN propagates, and among equal maxima the first stays).
-#[inline(always)]
-fn replaces(candidate: f32, best: f32) -> bool {
-    candidate > best || candidate.is_nan()
 }
 
 /// `[B, C, H, W]` as (images, channels, pixels per plane).
@@ -147,13 +141,8 @@ fn channel_max_mean_forward(x: &FlexTensor, gate: &FlexTensor) -> (FlexTensor, V
             let scale = 1.0 / c as f32;
             mean.iter_mut().for_each(|s| *s *= scale);
         });
-    (flex(out, &[b, 2, dims_hw(x)[0], dims_hw(x)[1]]), argmax)
-}
-
-/// `[H, W]` of `[B, C, H, W]`.
-fn dims_hw(x: &FlexTensor) -> [usize; 2] {
     let shape = x.layout().shape();
-    [shape[2], shape[3]]
+    (flex(out, &[b, 2, shape[2], shape[3]]), argmax)
 }
 
 /// Gradients of [`channel_max_mean_forward`] for `x` and `gate`: with `t = dmean / C` plus the

@@ -170,15 +170,6 @@ fn backward(
     (dx, dw)
 }
 
-/// The inference form's per-channel affine map from its tensors.
-fn channel_affine(scale: FlexTensor, shift: FlexTensor, relu: bool) -> ChannelAffine {
-    ChannelAffine {
-        scale: scale.to_contiguous().storage::<f32>().to_vec(),
-        shift: shift.to_contiguous().storage::<f32>().to_vec(),
-        relu,
-    }
-}
-
 impl CpuConv for Flex {
     fn cpu_conv2d(x: FlexTensor, weight: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
         forward(x, weight, [stride, padding], None)
@@ -193,7 +184,7 @@ impl CpuConv for Flex {
         shift: FlexTensor,
         relu: bool,
     ) -> FlexTensor {
-        let affine = channel_affine(scale, shift, relu);
+        let affine = ChannelAffine::from_tensors(scale, shift, relu);
         assert_eq!(
             affine.scale.len(),
             dims4(&weight)[0],

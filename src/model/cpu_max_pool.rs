@@ -126,10 +126,10 @@ impl Window {
     }
 }
 
-/// Whether `value` replaces `best` as a window's running maximum: larger, or NaN (which then
-/// propagates).
+/// Whether `value` replaces `best` as a running maximum visited in order: larger, or NaN (so NaN
+/// propagates, and among equal maxima the first stays). Also CBAM's maxima (`cpu_cbam`).
 #[inline(always)]
-fn replaces(value: f32, best: f32) -> bool {
+pub(super) fn replaces(value: f32, best: f32) -> bool {
     value > best || value.is_nan()
 }
 

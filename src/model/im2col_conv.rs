@@ -27,7 +27,7 @@ fn pixels(g: &Geometry) -> usize {
 
 /// For kernel column offset `j`: the output columns `ow` whose input column lies inside the
 /// image, as `first..last`.
-pub(super) fn valid_columns(g: &Geometry, j: usize) -> (usize, usize) {
+fn valid_columns(g: &Geometry, j: usize) -> (usize, usize) {
     let first = g.padding.saturating_sub(j).div_ceil(g.stride);
     // Kernels wider than the padded image reach past it entirely for large `j`.
     let last = (g.w + g.padding)
@@ -38,10 +38,32 @@ pub(super) fn valid_columns(g: &Geometry, j: usize) -> (usize, usize) {
 }
 
 /// The input row under output row `oh` for kernel row offset `i`, if inside the image.
-pub(super) fn input_row(g: &Geometry, oh: usize, i: usize) -> Option<usize> {
+fn input_row(g: &Geometry, oh: usize, i: usize) -> Option<usize> {
     (oh * g.stride + i)
         .checked_sub(g.padding)
         .filter(|&ih| ih < g.h)
+}
+
+/// Writes into `dst` (`rows wo` values, zero-filled) the input of one `plane` (`[h, w]`) under
+/// kernel offset `(i, j)` for output rows `first..first + rows`: one row of a columns matrix,
+/// or a part of one. The padding's places are left at zero.
+pub(super) fn gather(
+    plane: &[f32],
+    g: &Geometry,
+    [i, j]: [usize; 2],
+    first: usize,
+    dst: &mut [f32],
+) {
+    let (start, end) = valid_columns(g, j);
+    for (r, out) in dst.chunks_mut(g.wo).enumerate() {
+        let Some(ih) = input_row(g, first + r, i) else {
+            continue;
+        };
+        let src = &plane[ih * g.w..][..g.w];
+        for ow in start..end {
+            out[ow] = src[ow * g.stride + j - g.padding];
+        }
+    }
 }
 
 /// The columns of `x` (`[n, cin, h, w]`): row `(c, i, j)` holds, for every output pixel of every
@@ -53,19 +75,9 @@ fn columns(x: &[f32], g: &Geometry) -> Vec<f32> {
         .enumerate()
         .for_each(|(row, dst)| {
             let (c, i, j) = (row / (k * k), (row / k) % k, row % k);
-            let (first, last) = valid_columns(g, j);
-            for b in 0..g.n {
+            for (b, image_dst) in dst.chunks_mut(g.ho * g.wo).enumerate() {
                 let plane = &x[(b * g.cin + c) * g.h * g.w..][..g.h * g.w];
-                for oh in 0..g.ho {
-                    let Some(ih) = input_row(g, oh, i) else {
-                        continue;
-                    };
-                    let src = &plane[ih * g.w..][..g.w];
-                    let out = &mut dst[(b * g.ho + oh) * g.wo..][..g.wo];
-                    for ow in first..last {
-                        out[ow] = src[ow * g.stride + j - g.padding];
-                    }
-                }
+                gather(plane, g, [i, j], 0, image_dst);
             }
         });
     cols

@@ -257,10 +257,36 @@ fn tile(image: &[f32], taps: &[f32], g: &Geometry, first: usize, rows: usize) ->
     acc
 }
 
-/// Most shares of the images for the weight gradient: each share sums its images into its own
+/// Most shares of the images for a weight gradient: each share sums its images into its own
 /// partial gradient, in parallel, and the shares are added in order, so the result depends on the
 /// shape alone, not on the number of threads.
-pub const SHARES: usize = 8;
+const SHARES: usize = 8;
+
+/// `Σ over images b` of what `add_image(b, acc)` adds into a `len`-value accumulator, taken in
+/// up to [`SHARES`] fixed shares of the `n` images (in parallel) and the shares added in order.
+pub fn sum_over_images(
+    n: usize,
+    len: usize,
+    add_image: impl Fn(usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let shares = n.clamp(1, SHARES);
+    let partials: Vec<Vec<f32>> = (0..shares)
+        .into_par_iter()
+        .map(|share| {
+            let mut acc = vec![0f32; len];
+            for b in n * share / shares..n * (share + 1) / shares {
+                add_image(b, &mut acc);
+            }
+            acc
+        })
+        .collect();
+    let mut parts = partials.into_iter();
+    let mut sum = parts.next().expect("at least one share");
+    for partial in parts {
+        sum.iter_mut().zip(&partial).for_each(|(s, p)| *s += p);
+    }
+    sum
+}
 
 /// The weight gradient `[cout, cin, k, k]` of the convolution of `x` (`[n, cin, h, w]`) given the
 /// output gradient `dy` (`[n, cout, ho, wo]`): for each offset `(i, j)`,
@@ -276,36 +302,27 @@ pub fn weight_grad(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let padded = g.padded(x);
     let wide = g.wide(dy);
     let (pixels, kk) = (g.pixels(), g.k * g.k);
-    let shares = g.n.clamp(1, SHARES);
-    let partials: Vec<Vec<f32>> = (0..shares)
-        .into_par_iter()
-        .map(|share| {
-            let mut acc = vec![0f32; kk * g.cout * g.cin];
-            for b in g.n * share / shares..g.n * (share + 1) / shares {
-                let dy_image = &wide[b * g.cout * pixels..][..g.cout * pixels];
-                let image = &padded[b * g.cin * g.plane()..][..g.cin * g.plane()];
-                for (tap, dst) in acc.chunks_mut(g.cout * g.cin).enumerate() {
-                    // `dY [cout, pixels] x X_ijᵀ [pixels, cin]`, added to the share's sum.
-                    product(
-                        [g.cout, g.cin, pixels],
-                        dst,
-                        Strides::row_major(g.cin),
-                        true,
-                        dy_image,
-                        Strides::row_major(pixels),
-                        &image[g.offset(tap / g.k, tap % g.k)..],
-                        Strides {
-                            rows: 1,
-                            cols: g.plane(),
-                        },
-                        gemm::Parallelism::None,
-                    );
-                }
-            }
-            acc
-        })
-        .collect();
-    let sum = add_in_order(partials);
+    let sum = sum_over_images(g.n, kk * g.cout * g.cin, |b, acc| {
+        let dy_image = &wide[b * g.cout * pixels..][..g.cout * pixels];
+        let image = &padded[b * g.cin * g.plane()..][..g.cin * g.plane()];
+        for (tap, dst) in acc.chunks_mut(g.cout * g.cin).enumerate() {
+            // `dY [cout, pixels] x X_ijᵀ [pixels, cin]`, added to the share's sum.
+            product(
+                [g.cout, g.cin, pixels],
+                dst,
+                Strides::row_major(g.cin),
+                true,
+                dy_image,
+                Strides::row_major(pixels),
+                &image[g.offset(tap / g.k, tap % g.k)..],
+                Strides {
+                    rows: 1,
+                    cols: g.plane(),
+                },
+                gemm::Parallelism::None,
+            );
+        }
+    });
     // [k k, cout, cin] -> [cout, cin, k, k].
     let mut dw = vec![0f32; sum.len()];
     for (tap, matrix) in sum.chunks(g.cout * g.cin).enumerate() {
@@ -314,14 +331,4 @@ pub fn weight_grad(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
         }
     }
     dw
-}
-
-/// The sum of the shares' partial gradients, added in share order.
-pub fn add_in_order(partials: Vec<Vec<f32>>) -> Vec<f32> {
-    let mut parts = partials.into_iter();
-    let mut sum = parts.next().expect("at least one share");
-    for partial in parts {
-        sum.iter_mut().zip(&partial).for_each(|(s, p)| *s += p);
-    }
-    sum
 }

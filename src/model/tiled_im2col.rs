@@ -9,14 +9,12 @@
 //! (as [`super::im2col_conv`] does for small maps) would be 59 MB for `conv1` at 112 px and
 //! measured slower than the shifted products; per tile they stay in the core's cache.
 //!
-//! The weight gradient is `dY_tile [C_out, pixels] x columnsᵀ` summed over tiles and images, in
-//! up to [`SHARES`] fixed shares of the images (the result does not depend on the thread count).
-
-use rayon::prelude::*;
+//! The weight gradient is `dY_tile [C_out, pixels] x columnsᵀ` summed over tiles and images, the
+//! images in fixed shares ([`sum_over_images`]: the result does not depend on the thread count).
 
 use super::channel_affine::ChannelAffine;
-use super::im2col_conv::{input_row, valid_columns};
-use super::shifted_conv::{Geometry, SHARES, TILE_PIXELS, add_in_order, assemble};
+use super::im2col_conv::gather;
+use super::shifted_conv::{Geometry, TILE_PIXELS, assemble, sum_over_images};
 use super::strided_gemm::{Strides, product};
 
 /// Whether this module's products suit a convolution over large maps: few input channels (below
@@ -40,18 +38,7 @@ fn columns(image: &[f32], g: &Geometry, first: usize, rows: usize) -> Vec<f32> {
     let mut cols = vec![0f32; g.cin * k * k * pixels];
     for (row, dst) in cols.chunks_mut(pixels).enumerate() {
         let (c, i, j) = (row / (k * k), (row / k) % k, row % k);
-        let plane = &image[c * g.h * g.w..][..g.h * g.w];
-        let (start, end) = valid_columns(g, j);
-        for r in 0..rows {
-            let Some(ih) = input_row(g, first + r, i) else {
-                continue;
-            };
-            let src = &plane[ih * g.w..][..g.w];
-            let out = &mut dst[r * g.wo..][..g.wo];
-            for ow in start..end {
-                out[ow] = src[ow * g.stride + j - g.padding];
-            }
-        }
+        gather(&image[c * g.h * g.w..][..g.h * g.w], g, [i, j], first, dst);
     }
     cols
 }
@@ -95,40 +82,31 @@ pub fn weight_grad(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     assert_eq!(dy.len(), g.n * g.cout * out_plane, "output gradient length");
     let depth = g.cin * g.k * g.k;
     let per_tile = rows_per_tile(g);
-    let shares = g.n.clamp(1, SHARES);
-    let partials: Vec<Vec<f32>> = (0..shares)
-        .into_par_iter()
-        .map(|share| {
-            let mut acc = vec![0f32; g.cout * depth];
-            for b in g.n * share / shares..g.n * (share + 1) / shares {
-                let image = &x[b * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
-                let dy_image = &dy[b * g.cout * out_plane..][..g.cout * out_plane];
-                for first in (0..g.ho).step_by(per_tile) {
-                    let rows = per_tile.min(g.ho - first);
-                    let cols = columns(image, g, first, rows);
-                    let pixels = rows * g.wo;
-                    // `dY_tile [cout, pixels] x columnsᵀ [pixels, cin k k]`, added up.
-                    product(
-                        [g.cout, depth, pixels],
-                        &mut acc,
-                        Strides::row_major(depth),
-                        true,
-                        &dy_image[first * g.wo..],
-                        Strides {
-                            rows: out_plane,
-                            cols: 1,
-                        },
-                        &cols,
-                        Strides {
-                            rows: 1,
-                            cols: pixels,
-                        },
-                        gemm::Parallelism::None,
-                    );
-                }
-            }
-            acc
-        })
-        .collect();
-    add_in_order(partials)
+    sum_over_images(g.n, g.cout * depth, |b, acc| {
+        let image = &x[b * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
+        let dy_image = &dy[b * g.cout * out_plane..][..g.cout * out_plane];
+        for first in (0..g.ho).step_by(per_tile) {
+            let rows = per_tile.min(g.ho - first);
+            let cols = columns(image, g, first, rows);
+            let pixels = rows * g.wo;
+            // `dY_tile [cout, pixels] x columnsᵀ [pixels, cin k k]`, added up.
+            product(
+                [g.cout, depth, pixels],
+                acc,
+                Strides::row_major(depth),
+                true,
+                &dy_image[first * g.wo..],
+                Strides {
+                    rows: out_plane,
+                    cols: 1,
+                },
+                &cols,
+                Strides {
+                    rows: 1,
+                    cols: pixels,
+                },
+                gemm::Parallelism::None,
+            );
+        }
+    })
 }
