@@ -197,16 +197,23 @@ mod tests {
         out
     }
 
+    /// Both optimizers see these same inputs: drawn once, because the backend's random source is
+    /// process-wide and other tests draw from it concurrently.
+    fn inputs(device: &Device, steps: usize) -> Vec<Tensor<2>> {
+        device.seed(100);
+        (0..steps)
+            .map(|_| Tensor::random([4, 6], Distribution::Normal(0.0, 3.0), device))
+            .collect()
+    }
+
     fn train(
         mut optim: ModuleOptimizer,
         mut model: Linear,
-        device: &Device,
+        inputs: &[Tensor<2>],
         lrs: &[f64],
     ) -> Linear {
-        for (i, lr) in lrs.iter().enumerate() {
-            device.seed(100 + i as u64);
-            let x = Tensor::<2>::random([4, 6], Distribution::Normal(0.0, 3.0), device);
-            let loss = model.forward(x).powi_scalar(3).sum();
+        for (x, lr) in inputs.iter().zip(lrs) {
+            let loss = model.forward(x.clone()).powi_scalar(3).sum();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(*lr, model, grads);
         }
@@ -224,8 +231,9 @@ mod tests {
             device.seed(1);
             let model = LinearConfig::new(6, 5).init(&device);
             let lrs = [1e-2, 3e-3, 1e-3, 5e-2, 1e-4];
-            let burn = train(config.init(), model.clone(), &device, &lrs);
-            let ours = train(ModuleOptimizer::from(fused), model.clone(), &device, &lrs);
+            let xs = inputs(&device, lrs.len());
+            let burn = train(config.init(), model.clone(), &xs, &lrs);
+            let ours = train(ModuleOptimizer::from(fused), model.clone(), &xs, &lrs);
             let (burn, ours) = (values(&burn), values(&ours));
             assert_ne!(values(&model), ours, "the parameters moved");
             let same_bits = burn
