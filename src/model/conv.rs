@@ -75,7 +75,7 @@ mod tests {
 
     /// (kernel, stride, padding, input side): 3x3 plain and strided, the 1x1 projection, the
     /// stem's 7x7. Outputs below 50 pixels: one product over the batch (`im2col_conv`).
-    const SHAPES: [(usize, usize, usize, usize); 11] = [
+    const SHAPES: [(usize, usize, usize, usize); 12] = [
         (3, 1, 1, 6),
         (3, 2, 1, 7),
         (1, 2, 0, 8),
@@ -84,9 +84,10 @@ mod tests {
         (3, 1, 1, 9),
         (3, 2, 1, 17),
         (7, 2, 3, 19),
-        // CBAM's 7x7 spatial convolution, both paths.
+        // CBAM's 7x7 spatial convolution, both paths, and on a map narrower than its reach.
         (7, 1, 3, 9),
         (7, 1, 3, 5),
+        (7, 1, 3, 2),
         // A kernel wider than the image (a tiny input to the stem).
         (7, 2, 3, 2),
         (1, 2, 0, 16),
