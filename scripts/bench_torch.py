@@ -12,10 +12,13 @@ before each phase as `cucn bench` does; on CUDA also the peak allocated GPU memo
 Usage:
     python3 scripts/bench_torch.py [--size 112 --size 224] [--batch 32] [--steps 5] [--warmup 2]
         [--threads N] [--device cpu|cuda] [--json] [--compare CUCN.json] [--profile PX]
+        [--rounds N [--cucn target/release/cucn]]
 
 --compare takes the output of `cucn bench --json` and prints a Markdown table of both and their
-ratio (cucn / PyTorch). --profile prints PyTorch's per-operator times of one training step and one
-batched inference at that size.
+ratio (cucn / PyTorch). --rounds N runs the cucn binary's `bench --json` and this script's
+measurement in turn N times, with the same settings, and prints each round's ratios and their
+median (this machine's speed drifts too much for one pair of runs). --profile prints PyTorch's
+per-operator times of one training step and one batched inference at that size.
 
 Needs: torch (and safetensors, which gen_fixtures.py imports).
 """
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -189,12 +193,9 @@ def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 
-def comparison(cucn, torch_report):
-    """Markdown table: cucn, PyTorch and the ratio for each size and measurement."""
-    rows = [
-        "| size | measurement | cucn | PyTorch | cucn / PyTorch |",
-        "|---|---|---|---|---|",
-    ]
+def measurements(cucn, torch_report):
+    """(size, measurement, cucn, PyTorch, ratio, ratio's unit) for each size both measured."""
+    rows = []
     by_size = {s["size"]: s for s in torch_report["sizes"]}
     for c in cucn["sizes"]:
         t = by_size.get(c["size"])
@@ -202,14 +203,59 @@ def comparison(cucn, torch_report):
             continue
         for key, name in [("train", "train img/s"), ("eval", "eval img/s")]:
             a, b = c[key]["images_per_second"], t[key]["images_per_second"]
-            rows.append(f"| {c['size']} | {name} (batch {c[key]['batch']}) | {a:.1f} | {b:.1f} | {a / b:.2f}x |")
+            rows.append((c["size"], f"{name} (batch {c[key]['batch']})", a, b, a / b, "x"))
         a, b = c["eval_single"]["median_ms"], t["eval_single"]["median_ms"]
-        rows.append(f"| {c['size']} | one image, ms (lower is better) | {a:.1f} | {b:.1f} | {b / a:.2f}x speed |")
+        rows.append((c["size"], "one image, ms (lower is better)", a, b, b / a, "x speed"))
         for key, name in [("train_peak_rss_mib", "train peak RSS MiB"), ("eval_peak_rss_mib", "eval peak RSS MiB")]:
             a, b = c.get(key), t.get(key)
-            ratio = f"{a / b:.2f}x" if a and b else "-"
-            rows.append(f"| {c['size']} | {name} | {fmt(a, '.0f')} | {fmt(b, '.0f')} | {ratio} |")
+            rows.append((c["size"], name, a, b, a / b if a and b else None, "x"))
+    return rows
+
+
+def comparison(cucn, torch_report):
+    """Markdown table: cucn, PyTorch and the ratio for each size and measurement."""
+    rows = [
+        "| size | measurement | cucn | PyTorch | cucn / PyTorch |",
+        "|---|---|---|---|---|",
+    ]
+    for size, name, a, b, ratio, unit in measurements(cucn, torch_report):
+        spec = ".0f" if "MiB" in name else ".1f"
+        rows.append(f"| {size} | {name} | {fmt(a, spec)} | {fmt(b, spec)} | {fmt(ratio, '.2f')}{unit if ratio else ''} |")
     return "\n".join(rows)
+
+
+def cucn_report(args):
+    """`cucn bench --json` with this run's settings, from the binary at --cucn."""
+    cmd = [args.cucn, "bench", "--json", "-q", "--batch", str(args.batch), "--steps", str(args.steps)]
+    cmd += ["--warmup", str(args.warmup)]
+    for size in args.size:
+        cmd += ["--size", str(size)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+
+def rounds(args, device):
+    """--rounds: cucn then PyTorch, N times in turn; each round's ratios and their median.
+
+    This machine's speed drifts by up to 30 % within minutes on both sides, so one pair of runs
+    misleads; alternating the two and taking the median ratio is the comparison to quote.
+    """
+    table = {}
+    for i in range(args.rounds):
+        cucn = cucn_report(args)
+        torch_report = run(args, device)
+        for size, name, _, _, ratio, unit in measurements(cucn, torch_report):
+            table.setdefault((size, name, unit), []).append(ratio)
+        if not args.quiet:
+            print(f"bench_torch: round {i + 1} of {args.rounds} done", file=sys.stderr)
+    print("| size | measurement | cucn / PyTorch, each round | median |")
+    print("|---|---|---|---|")
+    for (size, name, unit), ratios in table.items():
+        known = [r for r in ratios if r is not None]
+        each = ", ".join(fmt(r, ".2f") for r in ratios)
+        median = f"**{statistics.median(known):.2f}{unit}**" if known else "-"
+        print(f"| {size} | {name} | {each} | {median} |")
 
 
 def profile(args, device):
@@ -242,6 +288,8 @@ def main():
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     ap.add_argument("--compare", metavar="CUCN.json", help="`cucn bench --json` output to compare with")
     ap.add_argument("--profile", type=int, metavar="PX", help="per-operator profile at this size instead")
+    ap.add_argument("--rounds", type=int, metavar="N", help="run `cucn bench` and this in turn N times; print the ratios")
+    ap.add_argument("--cucn", default="target/release/cucn", help="the cucn binary for --rounds")
     ap.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args()
     args.size = args.size or [112, 224]
@@ -251,6 +299,9 @@ def main():
     device = torch.device(args.device)
     if args.profile:
         profile(args, device)
+        return
+    if args.rounds:
+        rounds(args, device)
         return
     report = run(args, device)
     if args.json:
