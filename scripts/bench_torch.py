@@ -235,7 +235,19 @@ def cucn_report(args):
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
 
-def rounds(args, device):
+def torch_report(args):
+    """This script's `--json` report with this run's settings, from a fresh process (a process
+    that ran before keeps its allocator's memory, which would count in the next peaks)."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--json", "-q", "--batch", str(args.batch)]
+    cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup), "--device", args.device]
+    for size in args.size:
+        cmd += ["--size", str(size)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+
+def rounds(args):
     """--rounds: cucn then PyTorch, N times in turn; each round's ratios and their median.
 
     This machine's speed drifts by up to 30 % within minutes on both sides, so one pair of runs
@@ -244,8 +256,8 @@ def rounds(args, device):
     table = {}
     for i in range(args.rounds):
         cucn = cucn_report(args)
-        torch_report = run(args, device)
-        for size, name, _, _, ratio, unit in measurements(cucn, torch_report):
+        reference = torch_report(args)
+        for size, name, _, _, ratio, unit in measurements(cucn, reference):
             table.setdefault((size, name, unit), []).append(ratio)
         if not args.quiet:
             print(f"bench_torch: round {i + 1} of {args.rounds} done", file=sys.stderr)
@@ -301,7 +313,7 @@ def main():
         profile(args, device)
         return
     if args.rounds:
-        rounds(args, device)
+        rounds(args)
         return
     report = run(args, device)
     if args.json:

@@ -55,8 +55,14 @@ pub(super) fn gather(
     dst: &mut [f32],
 ) {
     if keeps_size(g) {
-        return gather_same_size(plane, g, [i, j], first, dst);
+        gather_same_size(plane, g, [i, j], first, dst);
+    } else {
+        gather_rows(plane, g, [i, j], first, dst);
     }
+}
+
+/// [`gather`] one output row at a time: any stride and padding.
+fn gather_rows(plane: &[f32], g: &Geometry, [i, j]: [usize; 2], first: usize, dst: &mut [f32]) {
     let (start, end) = valid_columns(g, j);
     for (r, out) in dst.chunks_mut(g.wo).enumerate() {
         let Some(ih) = input_row(g, first + r, i) else {
@@ -77,10 +83,10 @@ fn keeps_size(g: &Geometry) -> bool {
 
 /// [`gather`] for a convolution that [`keeps_size`]: output pixel `q` (row-major) reads input
 /// pixel `q + (i - p) w + (j - p)`, so all its valid rows are one contiguous copy instead of one
-/// short copy per row (rows of 4 to 28 values at 112 px, where the per-row work dominated; the
-/// columns of a 256-channel 3x3 on 7 x 7 maps at batch 32: 3.6-4.7 -> 3.2-3.3 ms, of a
-/// 64-channel one on 28 x 28 at batch 1: 0.36-0.40 -> 0.14-0.17 ms). The values that wrap in
-/// from the neighbouring row at the left or right edge are padding and are zeroed after.
+/// short copy per row ([`gather_rows`]: rows of 4 or 7 values in `layer3`/`layer4` at 112 px, where
+/// the per-row work dominated; the columns of a 256-channel 3x3 on 7 x 7 maps at batch 32:
+/// 3.6-4.7 -> 3.2-3.3 ms). The values that wrap in from the neighbouring row at the left or right
+/// edge are padding and are zeroed after.
 fn gather_same_size(
     plane: &[f32],
     g: &Geometry,
@@ -310,6 +316,43 @@ fn add_back(src: &[f32], g: &Geometry, [i, j]: [usize; 2], dst: &mut [f32]) {
         let dst = &mut dst[ih * g.w..][..g.w];
         for ow in first..last {
             dst[ow * g.stride + j - g.padding] += src[ow];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Geometry, gather_rows, gather_same_size, keeps_size};
+
+    /// The contiguous gather equals the row-by-row one for every kernel offset and every band of
+    /// output rows (the per-tile columns of `tiled_im2col` start at any row), on maps wider and
+    /// narrower than the kernel's reach.
+    #[test]
+    fn size_keeping_gather_equals_the_row_by_row_one() {
+        // ([h, w], kernel, padding)
+        for ([h, w], k, p) in [
+            ([5, 6], 3, 1),
+            ([6, 5], 5, 2),
+            ([2, 3], 7, 3),
+            ([4, 4], 1, 0),
+        ] {
+            let g = Geometry::new([1, 1, h, w], 1, k, 1, p);
+            assert!(keeps_size(&g));
+            let plane: Vec<f32> = (1..=h * w).map(|v| v as f32).collect();
+            for (i, j) in (0..k).flat_map(|i| (0..k).map(move |j| (i, j))) {
+                for first in 0..h {
+                    for rows in 1..=h - first {
+                        let mut fast = vec![0f32; rows * w];
+                        let mut reference = vec![0f32; rows * w];
+                        gather_same_size(&plane, &g, [i, j], first, &mut fast);
+                        gather_rows(&plane, &g, [i, j], first, &mut reference);
+                        assert_eq!(
+                            fast, reference,
+                            "{h}x{w} k{k} offset ({i}, {j}) rows {first}+{rows}"
+                        );
+                    }
+                }
+            }
         }
     }
 }
