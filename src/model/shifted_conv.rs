@@ -17,9 +17,10 @@
 //! gone here. Measured at batch 32 (forward, median of 7): a 64-channel 3x3 on 56 x 56 121 -> 55
 //! ms, on 28 x 28 27 -> 18 ms, 128 channels on 14 x 14 15 -> 10 ms.
 //!
-//! Work is split into tiles of whole output rows (about [`TILE_PIXELS`] wide pixels each) over all
-//! images, in parallel; each tile runs its products on one thread, so the sums are taken in the
-//! same order whatever the number of threads.
+//! Work is split into tiles of whole output rows (about [`TILE_PIXELS`] wide pixels each, smaller
+//! for batches of fewer than [`MIN_TILES`] images) over all images, in parallel; each tile runs
+//! its products on one thread, so the sums are taken in the same order whatever the number of
+//! threads.
 
 use rayon::prelude::*;
 
@@ -195,8 +196,24 @@ pub fn forward(
     })
 }
 
-/// The output `[n, cout, ho, wo]` from tiles of whole output rows (about [`TILE_PIXELS`]
-/// values each), computed in parallel by `tile(image, first row, rows)` as
+/// Tiles over the whole batch at least, where maps allow: one image's 14 x 14 map (`layer2` at
+/// 112 px, `layer3` at 224) fits one tile of [`TILE_PIXELS`], which left all but one core idle
+/// for single images (one-image inference, medians of three interleaved runs: 112 px 21-30 ->
+/// 19-26 ms, 224 px 62-66 -> 51-64 ms). A constant rather than the thread count, so that the
+/// tiles, and with them the results, do not depend on the number of threads.
+const MIN_TILES: usize = 4;
+
+/// Output rows per tile: about [`TILE_PIXELS`] values of `row_len` per row, fewer for batches
+/// below [`MIN_TILES`] images.
+fn rows_per_tile(g: &Geometry, row_len: usize) -> usize {
+    let tiles_per_image = MIN_TILES.div_ceil(g.n);
+    (TILE_PIXELS / row_len)
+        .min(g.ho.div_ceil(tiles_per_image))
+        .clamp(1, g.ho.max(1))
+}
+
+/// The output `[n, cout, ho, wo]` from tiles of whole output rows (see [`rows_per_tile`]),
+/// computed in parallel by `tile(image, first row, rows)` as
 /// `[cout, rows row_len]` (`row_len >= wo` values per row, the extra ones dropped), with
 /// `epilogue` applied per output channel as the tiles are copied out.
 pub fn assemble(
@@ -205,7 +222,7 @@ pub fn assemble(
     epilogue: Option<&ChannelAffine>,
     tile: impl Fn(usize, usize, usize) -> Vec<f32> + Sync,
 ) -> Vec<f32> {
-    let rows_per_tile = (TILE_PIXELS / row_len).clamp(1, g.ho);
+    let rows_per_tile = rows_per_tile(g, row_len);
     let tiles = g.ho.div_ceil(rows_per_tile);
     let per_image = g.cout * g.ho * g.wo;
     let mut out = vec![0f32; g.n * per_image];
