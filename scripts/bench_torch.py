@@ -224,27 +224,31 @@ def comparison(cucn, torch_report):
     return "\n".join(rows)
 
 
+def shared_flags(args):
+    """The settings both benches take, as command-line flags."""
+    flags = ["--batch", str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    for size in args.size:
+        flags += ["--size", str(size)]
+    if args.threads:
+        flags += ["--threads", str(args.threads)]
+    return flags
+
+
+def json_report(cmd):
+    """The JSON a bench command prints."""
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+
 def cucn_report(args):
     """`cucn bench --json` with this run's settings, from the binary at --cucn."""
-    cmd = [args.cucn, "bench", "--json", "-q", "--batch", str(args.batch), "--steps", str(args.steps)]
-    cmd += ["--warmup", str(args.warmup)]
-    for size in args.size:
-        cmd += ["--size", str(size)]
-    if args.threads:
-        cmd += ["--threads", str(args.threads)]
-    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    return json_report([args.cucn, "bench", "--json", "-q"] + shared_flags(args))
 
 
 def torch_report(args):
     """This script's `--json` report with this run's settings, from a fresh process (a process
     that ran before keeps its allocator's memory, which would count in the next peaks)."""
-    cmd = [sys.executable, os.path.abspath(__file__), "--json", "-q", "--batch", str(args.batch)]
-    cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup), "--device", args.device]
-    for size in args.size:
-        cmd += ["--size", str(size)]
-    if args.threads:
-        cmd += ["--threads", str(args.threads)]
-    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    script = [sys.executable, os.path.abspath(__file__), "--json", "-q", "--device", args.device]
+    return json_report(script + shared_flags(args))
 
 
 def rounds(args):
