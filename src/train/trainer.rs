@@ -153,9 +153,10 @@ fn held_out(dataset: &Dataset) -> Result<Arc<[Sample]>, TrainError> {
 
 /// Trains CUCN as `config` says, writing the run directory; see the module docs.
 ///
-/// Initialization and dropout draw from the backend's random source, which Burn keeps per process
-/// (per device on CUDA): two runs trained at once in one process take turns on it, so each is
-/// deterministic only when it trains alone. Separate `cucn train` processes are unaffected.
+/// Initialization and dropout draw from the backend's random source, which Burn keeps once per
+/// process (on `flex` and on CUDA alike, whatever the device): two runs trained at once in one
+/// process take turns on it, so each is deterministic only when it trains alone. Separate
+/// `cucn train` processes are unaffected.
 pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainSummary, TrainError> {
     config.validate()?;
     let device_count = 1 + opts.replicas.len();
