@@ -4,8 +4,8 @@
 //! maxima: 52 ms for the 32 x 64 x 56 x 56 map after `conv1` at 112 px, in training and in
 //! inference alike. Here each plane is pooled by a plain loop over precomputed window spans,
 //! planes in parallel (inference: down each window's rows first, across whole input rows, which
-//! vectorizes, then across its columns); training keeps the 32-bit position of each maximum in its plane (half of
-//! `flex`'s indices) and the backward pass adds each gradient there. As in PyTorch, the first
+//! vectorizes, then across its columns); training keeps the 32-bit position of each maximum in
+//! its plane (half of `flex`'s indices) and the backward pass adds each gradient there. As in PyTorch, the first
 //! maximum of a window wins and NaN propagates.
 //!
 //! The operation is a Burn backend extension ([`CpuMaxPool`], implemented for `Flex` and

@@ -75,8 +75,8 @@ fn gather_rows(plane: &[f32], g: &Geometry, [i, j]: [usize; 2], first: usize, ds
     }
 }
 
-/// Whether the convolution has stride 1 and an output of the input's size (`padding = (k - 1) / 2`),
-/// as every 3x3 convolution inside a ResNet stage.
+/// Whether the convolution has stride 1 and an output of the input's size
+/// (`padding = (k - 1) / 2`), as every 3x3 convolution inside a ResNet stage.
 fn keeps_size(g: &Geometry) -> bool {
     g.stride == 1 && g.ho == g.h && g.wo == g.w
 }
