@@ -5,8 +5,8 @@
 //! inference alike. Here each plane is pooled by a plain loop over precomputed window spans,
 //! planes in parallel (inference: down each window's rows first, across whole input rows, which
 //! vectorizes, then across its columns); training keeps the 32-bit position of each maximum in
-//! its plane (half of `flex`'s indices) and the backward pass adds each gradient there. As in PyTorch, the first
-//! maximum of a window wins and NaN propagates.
+//! its plane (half of `flex`'s indices) and the backward pass adds each gradient there. As in
+//! PyTorch, the first maximum of a window wins and NaN propagates.
 //!
 //! The operation is a Burn backend extension ([`CpuMaxPool`], implemented for `Flex` and
 //! `Autodiff<Flex>`); [`max_pool2d`] uses it for f32 on `flex` and Burn's pooling elsewhere.
