@@ -20,6 +20,7 @@ use super::channel_affine::ChannelAffine;
 use super::im2col_conv;
 use super::shifted_conv::{self, Arrangement, Geometry};
 use super::tiled_im2col;
+use super::winograd;
 use crate::device::is_flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -94,6 +95,9 @@ enum Method {
     TiledColumns,
     /// Large maps: shifted products ([`shifted_conv`]).
     Shifted,
+    /// Large maps, size-keeping 3x3 kernels, enough pixels over the batch: Winograd's
+    /// F(2x2, 3x3) ([`winograd`]).
+    Winograd,
 }
 
 fn method(g: &Geometry) -> Method {
@@ -101,6 +105,8 @@ fn method(g: &Geometry) -> Method {
         Method::Batched
     } else if tiled_im2col::suits(g) {
         Method::TiledColumns
+    } else if winograd::suits(g) && g.n * g.ho * g.wo >= winograd::MIN_PIXELS {
+        Method::Winograd
     } else {
         Method::Shifted
     }
@@ -121,6 +127,10 @@ fn forward(
         Method::Shifted => {
             let taps = shifted_conv::taps(values(&weight), weight_dims, Arrangement::Forward);
             shifted_conv::forward(values(&x), &taps, &g, epilogue)
+        }
+        Method::Winograd => {
+            let u = winograd::kernel(values(&weight), weight_dims, Arrangement::Forward);
+            winograd::forward(values(&x), &u, &g, epilogue)
         }
     };
     tensor(out, [g.n, g.cout, g.ho, g.wo])
@@ -150,7 +160,9 @@ fn backward(
             return (dx.map(|dx| tensor(dx, x_dims)), tensor(dw, weight_dims));
         }
         Method::TiledColumns => tiled_im2col::weight_grad(values(&x), values(&grad), &g),
-        Method::Shifted => shifted_conv::weight_grad(values(&x), values(&grad), &g),
+        Method::Shifted | Method::Winograd => {
+            shifted_conv::weight_grad(values(&x), values(&grad), &g)
+        }
     };
     let dw = tensor(dw, weight_dims);
     let dx = input_grad.then(|| {
@@ -161,11 +173,14 @@ fn backward(
         let grad_dims = dims4(&grad);
         let gx = Geometry::new(grad_dims, cin, k, 1, k - 1 - padding);
         debug_assert_eq!(gx.cin, cout);
-        let taps = shifted_conv::taps(values(&weight), weight_dims, Arrangement::Flipped);
-        tensor(
-            shifted_conv::forward(values(&grad), &taps, &gx, None),
-            x_dims,
-        )
+        let dx = if method(&gx) == Method::Winograd {
+            let u = winograd::kernel(values(&weight), weight_dims, Arrangement::Flipped);
+            winograd::forward(values(&grad), &u, &gx, None)
+        } else {
+            let taps = shifted_conv::taps(values(&weight), weight_dims, Arrangement::Flipped);
+            shifted_conv::forward(values(&grad), &taps, &gx, None)
+        };
+        tensor(dx, x_dims)
     });
     (dx, dw)
 }

@@ -23,6 +23,7 @@ pub mod shifted_conv;
 pub mod strided_gemm;
 pub mod tiled_im2col;
 pub mod weights;
+pub mod winograd;
 
 pub use error::ModelError;
 pub use network::{Cucn, CucnConfig, Prediction, TrainOutput};

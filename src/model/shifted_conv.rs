@@ -190,10 +190,16 @@ pub fn forward(
     assert_eq!(x.len(), g.n * g.cin * g.h * g.w, "input length");
     assert_eq!(taps.len(), g.k * g.k * g.cout * g.cin, "kernel length");
     let padded = g.padded(x);
-    assemble(g, g.wq, epilogue, |b, first, rows| {
-        let image = &padded[b * g.cin * g.plane()..][..g.cin * g.plane()];
-        tile(image, taps, g, first, rows)
-    })
+    assemble(
+        g,
+        g.wq,
+        rows_per_tile(g, g.wq),
+        epilogue,
+        |b, first, rows| {
+            let image = &padded[b * g.cin * g.plane()..][..g.cin * g.plane()];
+            tile(image, taps, g, first, rows)
+        },
+    )
 }
 
 /// Tiles over the whole batch at least, where maps allow: one image's 14 x 14 map (`layer2` at
@@ -205,24 +211,24 @@ const MIN_TILES: usize = 4;
 
 /// Output rows per tile: about [`TILE_PIXELS`] values of `row_len` per row, fewer for batches
 /// below [`MIN_TILES`] images.
-fn rows_per_tile(g: &Geometry, row_len: usize) -> usize {
+pub fn rows_per_tile(g: &Geometry, row_len: usize) -> usize {
     let tiles_per_image = MIN_TILES.div_ceil(g.n);
     (TILE_PIXELS / row_len)
         .min(g.ho.div_ceil(tiles_per_image))
         .clamp(1, g.ho.max(1))
 }
 
-/// The output `[n, cout, ho, wo]` from tiles of whole output rows (see [`rows_per_tile`]),
-/// computed in parallel by `tile(image, first row, rows)` as
+/// The output `[n, cout, ho, wo]` from tiles of `rows_per_tile` whole output rows (the last one
+/// of an image shorter), computed in parallel by `tile(image, first row, rows)` as
 /// `[cout, rows row_len]` (`row_len >= wo` values per row, the extra ones dropped), with
 /// `epilogue` applied per output channel as the tiles are copied out.
 pub fn assemble(
     g: &Geometry,
     row_len: usize,
+    rows_per_tile: usize,
     epilogue: Option<&ChannelAffine>,
     tile: impl Fn(usize, usize, usize) -> Vec<f32> + Sync,
 ) -> Vec<f32> {
-    let rows_per_tile = rows_per_tile(g, row_len);
     let tiles = g.ho.div_ceil(rows_per_tile);
     let per_image = g.cout * g.ho * g.wo;
     let mut out = vec![0f32; g.n * per_image];

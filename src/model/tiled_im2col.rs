@@ -14,7 +14,7 @@
 
 use super::channel_affine::ChannelAffine;
 use super::im2col_conv::gather;
-use super::shifted_conv::{Geometry, TILE_PIXELS, assemble, sum_over_images};
+use super::shifted_conv::{self, Geometry, TILE_PIXELS, assemble, sum_over_images};
 use super::strided_gemm::{Strides, product};
 
 /// Whether this module's products suit a convolution over large maps: few input channels (below
@@ -54,7 +54,8 @@ pub fn forward(
     assert_eq!(x.len(), g.n * g.cin * g.h * g.w, "input length");
     let depth = g.cin * g.k * g.k;
     assert_eq!(weight.len(), g.cout * depth, "kernel length");
-    assemble(g, g.wo, epilogue, |b, first, rows| {
+    let rows_per_tile = shifted_conv::rows_per_tile(g, g.wo);
+    assemble(g, g.wo, rows_per_tile, epilogue, |b, first, rows| {
         let image = &x[b * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
         let cols = columns(image, g, first, rows);
         let pixels = rows * g.wo;
