@@ -160,9 +160,8 @@ fn backward(
             return (dx.map(|dx| tensor(dx, x_dims)), tensor(dw, weight_dims));
         }
         Method::TiledColumns => tiled_im2col::weight_grad(values(&x), values(&grad), &g),
-        Method::Shifted | Method::Winograd => {
-            shifted_conv::weight_grad(values(&x), values(&grad), &g)
-        }
+        Method::Shifted => shifted_conv::weight_grad(values(&x), values(&grad), &g),
+        Method::Winograd => winograd::weight_grad(values(&x), values(&grad), &g),
     };
     let dw = tensor(dw, weight_dims);
     let dx = input_grad.then(|| {

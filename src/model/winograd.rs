@@ -22,7 +22,7 @@ use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::channel_affine::ChannelAffine;
-use super::shifted_conv::{Arrangement, Geometry, assemble, taps};
+use super::shifted_conv::{Arrangement, Geometry, assemble, sum_over_images, taps};
 use super::strided_gemm::{Strides, product};
 
 thread_local! {
@@ -96,8 +96,7 @@ pub fn kernel(weight: &[f32], dims: [usize; 4], arrangement: Arrangement) -> Vec
 /// gives the input gradient): `[n, cout, h, w]`, with `epilogue` applied per output channel as
 /// the chunks are written out.
 pub fn forward(x: &[f32], u: &[f32], g: &Geometry, epilogue: Option<&ChannelAffine>) -> Vec<f32> {
-    let tile_rows = (CHUNK_VALUES / (POSITIONS * (g.cin + g.cout) * g.w.div_ceil(2))).max(1);
-    forward_in_chunks(x, u, g, epilogue, tile_rows)
+    forward_in_chunks(x, u, g, epilogue, tile_rows_per_chunk(g))
 }
 
 /// [`forward`] with chunks of `tile_rows` tile rows (two output rows each), fewer for batches of
@@ -145,6 +144,83 @@ fn forward_in_chunks(
             output_transform(m, g.cout, tw, tiles_down, rows)
         })
     })
+}
+
+/// Tile rows per chunk for `g`: [`CHUNK_VALUES`] of `V` and of the products (or of the output
+/// gradient's transform).
+fn tile_rows_per_chunk(g: &Geometry) -> usize {
+    (CHUNK_VALUES / (POSITIONS * (g.cin + g.cout) * g.w.div_ceil(2))).max(1)
+}
+
+/// The weight gradient `[cout, cin, 3, 3]` of the convolution of `x` (`[n, cin, h, w]`) given
+/// the output gradient `dy` (`[n, cout, h, w]`), by F(3x3, 2x2), the transpose of the forward
+/// algorithm: `dW = Gᵀ [Σ over tiles of (A dY_t Aᵀ) ⊙ (Bᵀ d_t B)] G`, with `A = (Aᵀ)ᵀ` and
+/// `dY_t` a tile's 2 x 2 output gradient. The sum over tiles is, per position `ξ`, the product
+/// `D_ξ [cout, cin] += Ŷ_ξ [cout, tiles] x V_ξᵀ [tiles, cin]`: 16 products per four output
+/// pixels where the shifted products take 9 per pixel. Images are summed in the fixed shares
+/// of [`sum_over_images`], so the result does not depend on the number of threads.
+pub fn weight_grad(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
+    weight_grad_in_chunks(x, dy, g, tile_rows_per_chunk(g))
+}
+
+/// [`weight_grad`] with chunks of `tile_rows` tile rows.
+fn weight_grad_in_chunks(x: &[f32], dy: &[f32], g: &Geometry, tile_rows: usize) -> Vec<f32> {
+    assert!(suits(g), "a size-keeping 3x3 convolution");
+    let plane = g.h * g.w;
+    assert_eq!(x.len(), g.n * g.cin * plane, "input length");
+    assert_eq!(dy.len(), g.n * g.cout * plane, "output gradient length");
+    let (tw, th) = (g.w.div_ceil(2), g.h.div_ceil(2));
+    let tile_rows = tile_rows.max(1);
+    let pairs = g.cout * g.cin;
+    let sums = sum_over_images(g.n, POSITIONS * pairs, |b, acc| {
+        let image = &x[b * g.cin * plane..][..g.cin * plane];
+        let dy_image = &dy[b * g.cout * plane..][..g.cout * plane];
+        SCRATCH.with_borrow_mut(|[v, y, split]| {
+            for ty0 in (0..th).step_by(tile_rows) {
+                let tiles_down = tile_rows.min(th - ty0);
+                let tiles = tiles_down * tw;
+                let (v_slab, y_slab) = (g.cin * tiles + LANES, g.cout * tiles + LANES);
+                v.resize(POSITIONS * v_slab, 0.0);
+                y.resize(POSITIONS * y_slab, 0.0);
+                input_transform(image, g, ty0, tiles_down, v, split);
+                output_grad_transform(dy_image, g, ty0, tiles_down, y, split);
+                for (xi, d) in acc.chunks_mut(pairs).enumerate() {
+                    product(
+                        [g.cout, g.cin, tiles],
+                        d,
+                        Strides::row_major(g.cin),
+                        true,
+                        &y[xi * y_slab..][..g.cout * tiles],
+                        Strides::row_major(tiles),
+                        &v[xi * v_slab..][..g.cin * tiles],
+                        Strides {
+                            rows: 1,
+                            cols: tiles,
+                        },
+                        gemm::Parallelism::None,
+                    );
+                }
+            }
+        })
+    });
+    // dW = Gᵀ D G per (co, ci), in parallel over output channels.
+    let mut dw = vec![0f32; pairs * 9];
+    dw.par_chunks_mut(g.cin * 9)
+        .enumerate()
+        .for_each(|(co, dst)| {
+            for (ci, kernel) in dst.chunks_exact_mut(9).enumerate() {
+                let d = |xi: usize| sums[xi * pairs + co * g.cin + ci];
+                for i in 0..3 {
+                    // Row `i` of `Gᵀ D` (four columns), then times `G`.
+                    let row: [f32; 4] =
+                        std::array::from_fn(|b| (0..4).map(|a| G[a][i] * d(4 * a + b)).sum());
+                    for j in 0..3 {
+                        kernel[i * 3 + j] = (0..4).map(|b| row[b] * G[b][j]).sum();
+                    }
+                }
+            }
+        });
+    dw
 }
 
 /// Values per vector of the transforms: one AVX-512 register. Rows are processed in whole
@@ -262,6 +338,76 @@ fn input_transform(
     }
 }
 
+/// `Ŷ = A dY Aᵀ` of the output gradient's tile rows `ty0..ty0 + tiles_down` of one image
+/// (`[cout, h, w]`, zero past the map's edges) into `y`: 16 slabs `[cout, tiles_down tw]` of
+/// `cout tiles_down tw + LANES` values. `split` is scratch space.
+#[multiversion(targets = "simd")]
+fn output_grad_transform(
+    dy_image: &[f32],
+    g: &Geometry,
+    ty0: usize,
+    tiles_down: usize,
+    y: &mut [f32],
+    split: &mut Vec<f32>,
+) {
+    let tw = g.w.div_ceil(2);
+    let tiles = tiles_down * tw;
+    let slab = g.cout * tiles + LANES;
+    // Each output gradient row split into even and odd columns (a tile's left and right).
+    let half = tw.div_ceil(LANES) * LANES;
+    split.resize(2 * 2 * half, 0.0);
+    let zero = [0f32; LANES];
+    for co in 0..g.cout {
+        let channel = &dy_image[co * g.h * g.w..][..g.h * g.w];
+        for t_row in 0..tiles_down {
+            for (r, row_split) in split.chunks_exact_mut(2 * half).enumerate() {
+                let (even, odd) = row_split.split_at_mut(half);
+                let row_y = 2 * (ty0 + t_row) + r;
+                if row_y >= g.h {
+                    row_split[..].fill(0.0);
+                    continue;
+                }
+                let row = &channel[row_y * g.w..][..g.w];
+                let pairs = row.chunks_exact(2);
+                let last = pairs.remainder().first().copied();
+                let whole = g.w / 2;
+                for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+                    (*e, *o) = (pair[0], pair[1]);
+                }
+                if let Some(value) = last {
+                    // An odd width: the last tile's right column lies past the edge.
+                    (even[whole], odd[whole]) = (value, 0.0);
+                }
+            }
+            let (top, bottom) = split.split_at(2 * half);
+            let ((e0s, o0s), (e1s, o1s)) = (top.split_at(half), bottom.split_at(half));
+            for tx0 in (0..tw).step_by(LANES) {
+                let at = co * tiles + t_row * tw + tx0;
+                let (e0, o0, e1, o1) = (
+                    load(e0s, tx0),
+                    load(o0s, tx0),
+                    load(e1s, tx0),
+                    load(o1s, tx0),
+                );
+                // Down (`A dY`: rows y0, y0 + y1, y0 - y1, -y1), left and right columns.
+                let down = [
+                    (e0, o0),
+                    (add(&e0, &e1), add(&o0, &o1)),
+                    (sub(&e0, &e1), sub(&o0, &o1)),
+                    (sub(&zero, &e1), sub(&zero, &o1)),
+                ];
+                for (a, (left, right)) in down.iter().enumerate() {
+                    // Across (`· Aᵀ`), the same combinations.
+                    let across = [*left, add(left, right), sub(left, right), sub(&zero, right)];
+                    for (b, values) in across.iter().enumerate() {
+                        y[(4 * a + b) * slab + at..][..LANES].copy_from_slice(values);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The output `[cout, rows, 2 tw]` of the products `m` (16 slabs `[cout, tiles_down tw]` of
 /// `cout tiles_down tw + LANES` values): `Aᵀ M A` per tile, the last tile row's lower half
 /// dropped when `rows` is odd.
@@ -327,7 +473,7 @@ mod tests {
     }
 
     #[test]
-    fn winograd_equals_the_shifted_products_for_every_chunking() {
+    fn winograd_equals_the_shifted_products_for_every_chunking_and_gradient() {
         // Odd and even sides, maps narrower than a tile, one and several images.
         for (n, cin, cout, h, w) in [(2, 5, 7, 9, 9), (1, 3, 4, 6, 11), (3, 8, 2, 1, 5)] {
             let g = Geometry::new([n, cin, h, w], cout, 3, 1, 1);
@@ -350,6 +496,18 @@ mod tests {
             let ours = forward(&dy, &kernel(&weight, dims, Arrangement::Flipped), &gx, None);
             let d = largest_difference(&ours, &direct);
             assert!(d < TOLERANCE, "flipped n{n} {h}x{w}: {d}");
+            // The weight gradient: sums over every pixel of the batch, so relative.
+            let dy = pattern(n * cout * h * w, 31);
+            let direct = shifted_conv::weight_grad(&x, &dy, &g);
+            let scale = direct.iter().fold(1f32, |m, v| m.max(v.abs()));
+            for tile_rows in 1..=h.div_ceil(2) {
+                let ours = weight_grad_in_chunks(&x, &dy, &g, tile_rows);
+                let d = largest_difference(&ours, &direct) / scale;
+                assert!(
+                    d < TOLERANCE,
+                    "weight gradient n{n} {h}x{w}, chunks of {tile_rows}: {d}"
+                );
+            }
         }
     }
 }
