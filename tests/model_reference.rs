@@ -11,6 +11,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use common::{Named, assert_close, model_tensors, read_safetensors, values};
 use cucn::model::optim::OptimConfig;
 use cucn::model::weights::import_safetensors;
+use cucn::model::winograd;
 use cucn::model::{Cucn, CucnConfig};
 
 /// Forward values: f32 convolutions and reductions summed in another order than PyTorch's.
@@ -322,7 +323,34 @@ fn full_resnet18_cbam_eval_matches_pytorch() {
         FORWARD_REL_TOL,
         0.0,
     );
-    println!("full ResNet-18+CBAM 64 px: max relative error logits {e_logits:.2e}, u {e_u:.2e}");
+    // The batch twice: `layer1`'s 16 x 16 maps over 4 images reach the output pixels from which
+    // its size-keeping 3x3 convolutions take Winograd's algorithm on the CPU; in eval mode each
+    // image's result is its own, so the fixture's values hold twice over.
+    assert!(
+        4 * 16 * 16 >= winograd::MIN_PIXELS,
+        "layer1 would not take Winograd's algorithm"
+    );
+    let x = fx["x"].tensor::<4>(&device);
+    let pred = model.predict(Tensor::cat(vec![x.clone(), x], 0));
+    let twice = |name: &str| fx[name].values.repeat(2);
+    let e_logits2 = assert_close(
+        "logits, batch twice",
+        &values(pred.logits),
+        &twice("logits"),
+        FORWARD_REL_TOL,
+        0.0,
+    );
+    let e_u2 = assert_close(
+        "u, batch twice",
+        &values(pred.uncertainty),
+        &twice("u"),
+        FORWARD_REL_TOL,
+        0.0,
+    );
+    println!(
+        "full ResNet-18+CBAM 64 px: max relative error logits {e_logits:.2e}, u {e_u:.2e}; \
+         batch twice (Winograd in layer1) logits {e_logits2:.2e}, u {e_u2:.2e}"
+    );
 }
 
 #[test]
