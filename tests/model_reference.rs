@@ -326,10 +326,12 @@ fn full_resnet18_cbam_eval_matches_pytorch() {
     // The batch twice: `layer1`'s 16 x 16 maps over 4 images reach the output pixels from which
     // its size-keeping 3x3 convolutions take Winograd's algorithm on the CPU; in eval mode each
     // image's result is its own, so the fixture's values hold twice over.
-    assert!(
-        4 * 16 * 16 >= winograd::MIN_PIXELS,
-        "layer1 would not take Winograd's algorithm"
-    );
+    const {
+        assert!(
+            4 * 16 * 16 >= winograd::MIN_PIXELS,
+            "layer1 would not take Winograd's algorithm"
+        )
+    };
     let x = fx["x"].tensor::<4>(&device);
     let pred = model.predict(Tensor::cat(vec![x.clone(), x], 0));
     let twice = |name: &str| fx[name].values.repeat(2);
