@@ -1,7 +1,8 @@
 //! Where a training step's time goes, per operation, on the CPU (`flex`):
 //! - cucn's convolution kernels against `flex`'s own convolution on the network's shapes at batch
 //!   32 (forward, input gradient, weight gradient; the largest difference between the two is
-//!   printed, as a check);
+//!   printed, as a check), and for size-keeping 3x3 kernels Winograd's algorithm, which `cpu_conv`
+//!   takes for them at this batch;
 //! - forward and backward of each stage of the network (stem pieces, each block and its parts)
 //!   at batch 32 under autodiff, as a training step runs them.
 //!
@@ -18,7 +19,7 @@ use cucn::model::CucnConfig;
 use cucn::model::conv::conv2d;
 use cucn::model::cpu_max_pool::max_pool2d;
 use cucn::model::shifted_conv::{Arrangement, Geometry, forward, taps, weight_grad};
-use cucn::model::tiled_im2col;
+use cucn::model::{tiled_im2col, winograd};
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -137,6 +138,27 @@ fn convolutions(size: usize) {
             max_diff(&reference, &ours),
             max_diff(&reference_dw, &dw),
         );
+        if winograd::suits(&g) {
+            // What `cpu_conv` runs for these shapes at batch 32 (see `winograd::MIN_PIXELS`).
+            let (fwd, ours) = time(7, || {
+                let u = winograd::kernel(&w, dims, Arrangement::Forward);
+                winograd::forward(&x, &u, &g, None)
+            });
+            let gx = Geometry::new([n, cout, g.ho, g.wo], cin, k, 1, 1);
+            let (dx_ms, dx) = time(7, || {
+                let u = winograd::kernel(&w, dims, Arrangement::Flipped);
+                winograd::forward(&dy, &u, &gx, None)
+            });
+            let (dw_ms, dw) = time(7, || winograd::weight_grad(&x, &dy, &g));
+            println!(
+                "{:>37} forward {fwd:6.1} ({:.0e}) | input grad {dx_ms:6.1} ({:.0e}) | weight grad \
+                 {dw_ms:6.1} ({:.0e})",
+                "Winograd F(2x2, 3x3):",
+                max_diff(&reference, &ours),
+                max_diff(&reference_dx, &dx),
+                max_diff(&reference_dw, &dw),
+            );
+        }
     }
 }
 
