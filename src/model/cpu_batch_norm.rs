@@ -301,7 +301,7 @@ impl Backward<Flex, 3> for BatchNormBackward {
 }
 
 impl<C: CheckpointStrategy> CpuBatchNorm for Autodiff<Flex, C> {
-    /// Inference only ([`channel_affine`] has no backward): the result is not tracked.
+    /// Inference only (`channel_affine` has no backward): the result is not tracked.
     fn cpu_channel_affine(
         x: FloatTensor<Self>,
         scale: FloatTensor<Self>,

@@ -1,7 +1,9 @@
 //! The backbone's convolutions on the CPU: [`shifted_conv`] for maps of [`BATCHED_BELOW_PIXELS`]
-//! output pixels or more ([`tiled_im2col`] there when the input has few channels, as `conv1`),
-//! [`im2col_conv`] (one product over the whole batch) below. At inference a following
-//! BatchNorm (and ReLU) can be applied as the output is written ([`conv2d_affine_cpu`]).
+//! output pixels or more ([`tiled_im2col`] there when the input has few channels, as `conv1`;
+//! [`winograd`] for size-keeping 3x3 kernels over [`winograd::MIN_PIXELS`] output pixels in the
+//! batch: forward, input and weight gradients), [`im2col_conv`] (one product over the whole
+//! batch) below. At inference a following BatchNorm (and ReLU) can be applied as the output is
+//! written ([`conv2d_affine_cpu`]).
 //!
 //! `flex`'s convolution converts the batch to NHWC on one thread, builds im2col tiles and
 //! scatters each tile's result back; its weight gradient is a convolution whose kernel is the

@@ -207,7 +207,7 @@ pub fn forward(
 /// for single images (one-image inference, medians of three interleaved runs: 112 px 21-30 ->
 /// 19-26 ms, 224 px 62-66 -> 51-64 ms). A constant rather than the thread count, so that the
 /// tiles, and with them the results, do not depend on the number of threads.
-const MIN_TILES: usize = 4;
+pub const MIN_TILES: usize = 4;
 
 /// Output rows per tile: about [`TILE_PIXELS`] values of `row_len` per row, fewer for batches
 /// below [`MIN_TILES`] images.
@@ -287,7 +287,7 @@ fn tile(image: &[f32], taps: &[f32], g: &Geometry, first: usize, rows: usize) ->
 /// Most shares of the images for a weight gradient: each share sums its images into its own
 /// partial gradient, in parallel, and the shares are added in order, so the result depends on the
 /// shape alone, not on the number of threads.
-const SHARES: usize = 8;
+pub const SHARES: usize = 8;
 
 /// `Σ over images b` of what `add_image(b, acc)` adds into a `len`-value accumulator, taken in
 /// up to [`SHARES`] fixed shares of the `n` images (in parallel) and the shares added in order.
