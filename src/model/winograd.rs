@@ -11,24 +11,28 @@
 //! 2.25x fewer multiplications, for transforms that are additions only.
 //!
 //! Work is split into chunks of whole tile rows of one image, sized so that a chunk's `V` and `M`
-//! stay in the core's L2 cache, and the chunks run in parallel, each on one thread: the sums are
+//! stay near the core's L2 cache, and the chunks run in parallel, each on one thread: the sums are
 //! taken in the same order whatever the number of threads. The transforms run along tile rows
 //! (the input rows split into even and odd columns first), so they vectorize.
 //!
 //! Rounding: the transforms add and subtract up to nine inputs (and halve the kernel), so results
 //! differ from a direct convolution by a few ulps of the largest terms, as any reordered sum.
 
+use std::cell::RefCell;
+
 use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::channel_affine::ChannelAffine;
-use super::shifted_conv::{Arrangement, Geometry, assemble, sum_over_images, taps};
+use super::shifted_conv::{Arrangement, Geometry, MIN_TILES, assemble, sum_over_images, taps};
 use super::strided_gemm::{Strides, product};
 
 thread_local! {
-    /// Each worker's `V` and `M`, kept between chunks and calls: fresh buffers of this size
-    /// cost page faults on every chunk.
-    static SCRATCH: std::cell::RefCell<[Vec<f32>; 3]> = const { std::cell::RefCell::new([Vec::new(), Vec::new(), Vec::new()]) };
+    /// Each worker's buffers, kept between chunks and calls (fresh ones of ~0.5 MiB cost page
+    /// faults on every chunk): the input's transform `V`, the products `M` (or the output
+    /// gradient's transform), the input rows split into even and odd columns.
+    static SCRATCH: RefCell<[Vec<f32>; 3]> =
+        const { RefCell::new([Vec::new(), Vec::new(), Vec::new()]) };
 }
 
 /// Positions of the 4 x 4 transforms.
@@ -42,8 +46,8 @@ const G: [[f32; 3]; 4] = [
     [0.0, 0.0, 1.0],
 ];
 
-/// Values of `V` and `M` per chunk (together), 2 MiB of f32: about the core's L2 cache (1.25 MiB
-/// here), between the input transform, the products and the output transform. Half of it made
+/// Values of `V` and `M` per chunk (together), 2 MiB of f32, near the core's L2 cache (1.25 MiB
+/// here) between the input transform, the products and the output transform. Half of it made
 /// the products of 256 channels on 14 x 14 maps (chunks of 28 tiles) slower; neither size was
 /// clearly better for 64 or 128 channels.
 const CHUNK_VALUES: usize = 1 << 19;
@@ -100,7 +104,7 @@ pub fn forward(x: &[f32], u: &[f32], g: &Geometry, epilogue: Option<&ChannelAffi
 }
 
 /// [`forward`] with chunks of `tile_rows` tile rows (two output rows each), fewer for batches of
-/// fewer than four images (see `shifted_conv`'s tiles).
+/// fewer than [`MIN_TILES`] images.
 fn forward_in_chunks(
     x: &[f32],
     u: &[f32],
@@ -113,9 +117,9 @@ fn forward_in_chunks(
     assert_eq!(u.len(), POSITIONS * g.cout * g.cin, "kernel length");
     let tw = g.w.div_ceil(2);
     let th = g.h.div_ceil(2);
-    // At least four chunks over the batch, as `shifted_conv` does, so that single images use
-    // every core.
-    let per_image = 4usize.div_ceil(g.n);
+    // At least `MIN_TILES` chunks over the batch, as `shifted_conv` does, so that single images
+    // use every core.
+    let per_image = MIN_TILES.div_ceil(g.n);
     let tile_rows = tile_rows.min(th.div_ceil(per_image)).max(1);
     let plane = g.h * g.w;
     assemble(g, 2 * tw, 2 * tile_rows, epilogue, |b, first, rows| {
