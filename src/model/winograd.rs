@@ -261,6 +261,18 @@ fn sub(x: &Lanes, y: &Lanes) -> Lanes {
     out
 }
 
+/// A row's pairs split into their first and second values, `first[m] = row[2m]` and
+/// `second[m] = row[2m + 1]`; the last value of an odd-length row is returned.
+#[inline(always)]
+fn deinterleave(row: &[f32], first: &mut [f32], second: &mut [f32]) -> Option<f32> {
+    let pairs = row.chunks_exact(2);
+    let last = pairs.remainder().first().copied();
+    for ((f, s), pair) in first.iter_mut().zip(second).zip(pairs) {
+        (*f, *s) = (pair[0], pair[1]);
+    }
+    last
+}
+
 /// `V = Bᵀ d B` of tile rows `ty0..ty0 + tiles_down` of one image (`[cin, h, w]`) into
 /// `v`: 16 slabs `[cin, tiles_down tw]` of `cin tiles_down tw + LANES` values. `split` is
 /// scratch space.
@@ -290,15 +302,9 @@ fn input_transform(
             match (2 * ty0 + r).checked_sub(1).filter(|&y| y < g.h) {
                 Some(y) => {
                     // Input columns 2m and 2m + 1 are odd[m] and even[m + 1].
-                    let row = &channel[y * g.w..][..g.w];
-                    let pairs = row.chunks_exact(2);
-                    let last = pairs.remainder().first().copied();
                     let whole = g.w / 2;
                     even[0] = 0.0;
-                    let dst = odd[..whole].iter_mut().zip(&mut even[1..=whole]);
-                    for ((o, e), pair) in dst.zip(pairs) {
-                        (*o, *e) = (pair[0], pair[1]);
-                    }
+                    let last = deinterleave(&channel[y * g.w..][..g.w], odd, &mut even[1..]);
                     // The padding after the row (set value by value: `fill` on these few
                     // values was a call to `memset` per row).
                     odd[whole] = last.unwrap_or(0.0);
@@ -371,14 +377,8 @@ fn output_grad_transform(
                     row_split[..].fill(0.0);
                     continue;
                 }
-                let row = &channel[row_y * g.w..][..g.w];
-                let pairs = row.chunks_exact(2);
-                let last = pairs.remainder().first().copied();
                 let whole = g.w / 2;
-                for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
-                    (*e, *o) = (pair[0], pair[1]);
-                }
-                if let Some(value) = last {
+                if let Some(value) = deinterleave(&channel[row_y * g.w..][..g.w], even, odd) {
                     // An odd width: the last tile's right column lies past the edge.
                     (even[whole], odd[whole]) = (value, 0.0);
                 }
