@@ -11,8 +11,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use common::{Named, assert_close, model_tensors, read_safetensors, values};
 use cucn::model::optim::OptimConfig;
 use cucn::model::weights::import_safetensors;
-use cucn::model::winograd;
 use cucn::model::{Cucn, CucnConfig};
+use cucn::model::{winograd, winograd_batch};
 
 /// Forward values: f32 convolutions and reductions summed in another order than PyTorch's.
 const FORWARD_REL_TOL: f64 = 1e-4;
@@ -323,35 +323,42 @@ fn full_resnet18_cbam_eval_matches_pytorch() {
         FORWARD_REL_TOL,
         0.0,
     );
-    // The batch twice: `layer1`'s 16 x 16 maps over 4 images reach the output pixels from which
-    // its size-keeping 3x3 convolutions take Winograd's algorithm on the CPU; in eval mode each
-    // image's result is its own, so the fixture's values hold twice over.
+    // The batch eight times (16 images): `layer1`'s 16 x 16 and `layer2`'s 8 x 8 maps then reach
+    // the output pixels from which size-keeping 3x3 convolutions take Winograd's algorithm on the
+    // CPU, and `layer3`'s 4 x 4 maps (4 tiles each) the tiles from which they take it over the
+    // batch; in eval mode each image's result is its own, so the fixture's values hold 8 times.
+    const COPIES: usize = 8;
     const {
         assert!(
-            4 * 16 * 16 >= winograd::MIN_PIXELS,
-            "layer1 would not take Winograd's algorithm"
-        )
+            2 * COPIES * 8 * 8 >= winograd::MIN_PIXELS,
+            "layer2 would not take Winograd's algorithm"
+        );
+        assert!(
+            2 * COPIES * 4 >= winograd_batch::MIN_COLUMNS,
+            "layer3 would not take Winograd's algorithm over the batch"
+        );
     };
     let x = fx["x"].tensor::<4>(&device);
-    let pred = model.predict(Tensor::cat(vec![x.clone(), x], 0));
-    let twice = |name: &str| fx[name].values.repeat(2);
-    let e_logits2 = assert_close(
-        "logits, batch twice",
+    assert_eq!(x.dims()[0], 2, "the fixture's batch");
+    let pred = model.predict(Tensor::cat(vec![x; COPIES], 0));
+    let copies = |name: &str| fx[name].values.repeat(COPIES);
+    let e_logits_copies = assert_close(
+        "logits, batch 8 times",
         &values(pred.logits),
-        &twice("logits"),
+        &copies("logits"),
         FORWARD_REL_TOL,
         0.0,
     );
-    let e_u2 = assert_close(
-        "u, batch twice",
+    let e_u_copies = assert_close(
+        "u, batch 8 times",
         &values(pred.uncertainty),
-        &twice("u"),
+        &copies("u"),
         FORWARD_REL_TOL,
         0.0,
     );
     println!(
         "full ResNet-18+CBAM 64 px: max relative error logits {e_logits:.2e}, u {e_u:.2e}; \
-         batch twice (Winograd in layer1) logits {e_logits2:.2e}, u {e_u2:.2e}"
+         batch 8 times (Winograd in layer1-3) logits {e_logits_copies:.2e}, u {e_u_copies:.2e}"
     );
 }
 

@@ -82,34 +82,40 @@ mod tests {
         max_abs_diff(ours, reference) / (TOLERANCE * scale)
     }
 
-    /// (kernel, stride, padding, input side): 3x3 plain and strided, the 1x1 projection, the
-    /// stem's 7x7. Outputs below 50 pixels: one product over the batch (`im2col_conv`).
-    const SHAPES: [(usize, usize, usize, usize); 13] = [
-        (3, 1, 1, 6),
-        (3, 2, 1, 7),
-        (1, 2, 0, 8),
-        (1, 1, 0, 5),
+    /// (kernel, stride, padding, input side, batch): 3x3 plain and strided, the 1x1 projection,
+    /// the stem's 7x7. Outputs below 50 pixels: one product over the batch (`im2col_conv`), or
+    /// for size-keeping 3x3 kernels over 64 tiles in the batch (4 images of 7 x 7), Winograd's
+    /// over the batch (`winograd_batch`).
+    const SHAPES: [(usize, usize, usize, usize, usize); 14] = [
+        (3, 1, 1, 6, 3),
+        (3, 2, 1, 7, 3),
+        (1, 2, 0, 8, 3),
+        (1, 1, 0, 5, 3),
+        (3, 1, 1, 7, 4),
         // Outputs of 50 pixels or more: shifted products (`shifted_conv`), and for size-keeping
         // 3x3 kernels over 1024 output pixels in the batch of 3, Winograd's (`winograd`).
-        (3, 1, 1, 9),
-        (3, 1, 1, 19),
-        (3, 2, 1, 17),
-        (7, 2, 3, 19),
+        (3, 1, 1, 9, 3),
+        (3, 1, 1, 19, 3),
+        (3, 2, 1, 17, 3),
+        (7, 2, 3, 19, 3),
         // CBAM's 7x7 spatial convolution, both paths, and on a map narrower than its reach.
-        (7, 1, 3, 9),
-        (7, 1, 3, 5),
-        (7, 1, 3, 2),
+        (7, 1, 3, 9, 3),
+        (7, 1, 3, 5, 3),
+        (7, 1, 3, 2, 3),
         // A kernel wider than the image (a tiny input to the stem).
-        (7, 2, 3, 2),
-        (1, 2, 0, 16),
+        (7, 2, 3, 2, 3),
+        (1, 2, 0, 16, 3),
     ];
+
+    // The batch of 4 on 7 x 7 maps (16 tiles each) reaches `winograd_batch`'s threshold.
+    const _: () = assert!(4 * 16 >= crate::model::winograd_batch::MIN_COLUMNS);
 
     /// Input channels: few and many (see `tiled_im2col::suits`; the convolutions have 16 output
     /// channels), so that the large maps of [`SHAPES`] go through both of their methods.
     const INPUT_CHANNELS: [usize; 2] = [3, 9];
 
     /// Every shape of [`SHAPES`] with every count of [`INPUT_CHANNELS`].
-    fn cases() -> impl Iterator<Item = ((usize, usize, usize, usize), usize)> {
+    fn cases() -> impl Iterator<Item = ((usize, usize, usize, usize, usize), usize)> {
         SHAPES
             .into_iter()
             .flat_map(|shape| INPUT_CHANNELS.map(|cin| (shape, cin)))
@@ -127,9 +133,9 @@ mod tests {
     fn cucns_convolution_equals_burns_forward_and_backward() {
         let device = Device::default().autodiff();
         device.seed(7);
-        for ((k, s, p, side), cin) in cases() {
+        for ((k, s, p, side, batch), cin) in cases() {
             let conv = conv(cin, [k, s, p], &device);
-            let x = Tensor::<4>::random([3, cin, side, side], Distribution::Default, &device)
+            let x = Tensor::<4>::random([batch, cin, side, side], Distribution::Default, &device)
                 .require_grad();
             let ours = conv2d(&conv, x.clone());
             let burn = conv.forward(x.clone());
@@ -159,9 +165,9 @@ mod tests {
         bn.bias = Some(Param::from_tensor(random(16)));
         bn.running_mean = RunningState::new(random(16));
         bn.running_var = RunningState::new(random(16).abs().add_scalar(0.1));
-        for ((k, s, p, side), cin) in cases() {
+        for ((k, s, p, side, batch), cin) in cases() {
             let conv = conv(cin, [k, s, p], &device);
-            let x = Tensor::<4>::random([3, cin, side, side], Distribution::Default, &device);
+            let x = Tensor::<4>::random([batch, cin, side, side], Distribution::Default, &device);
             for relu in [false, true] {
                 let ours = conv2d_bn(&conv, &bn, x.clone(), relu);
                 let mut burn = bn.forward(conv.forward(x.clone()));

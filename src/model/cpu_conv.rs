@@ -1,8 +1,9 @@
 //! The backbone's convolutions on the CPU: [`shifted_conv`] for maps of [`BATCHED_BELOW_PIXELS`]
 //! output pixels or more ([`tiled_im2col`] there when the input has few channels, as `conv1`;
 //! [`winograd`] for size-keeping 3x3 kernels over [`winograd::MIN_PIXELS`] output pixels in the
-//! batch: forward, input and weight gradients), [`im2col_conv`] (one product over the whole
-//! batch) below. At inference a following BatchNorm (and ReLU) can be applied as the output is
+//! batch: forward, input and weight gradients), below it [`winograd_batch`] for size-keeping 3x3
+//! kernels over [`winograd_batch::MIN_COLUMNS`] tiles in the batch, [`im2col_conv`] (one product
+//! over the whole batch) otherwise. At inference a following BatchNorm (and ReLU) can be applied as the output is
 //! written ([`conv2d_affine_cpu`]).
 //!
 //! `flex`'s convolution converts the batch to NHWC on one thread, builds im2col tiles and
@@ -23,6 +24,7 @@ use super::im2col_conv;
 use super::shifted_conv::{self, Arrangement, Geometry};
 use super::tiled_im2col;
 use super::winograd;
+use super::winograd_batch;
 use crate::device::is_flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -92,6 +94,9 @@ fn geometry(x: &FlexTensor, weight_dims: [usize; 4], stride: usize, padding: usi
 enum Method {
     /// Small maps: one product over the whole batch ([`im2col_conv`]).
     Batched,
+    /// Small maps, size-keeping 3x3 kernels, enough tiles over the batch: Winograd's F(2x2, 3x3)
+    /// with one product per transform position over the batch ([`winograd_batch`]).
+    WinogradBatched,
     /// Large maps, few input channels and many output channels: one product per tile
     /// ([`tiled_im2col`]).
     TiledColumns,
@@ -104,7 +109,11 @@ enum Method {
 
 fn method(g: &Geometry) -> Method {
     if g.ho * g.wo < BATCHED_BELOW_PIXELS {
-        Method::Batched
+        if winograd_batch::applies(g) {
+            Method::WinogradBatched
+        } else {
+            Method::Batched
+        }
     } else if tiled_im2col::suits(g) {
         Method::TiledColumns
     } else if winograd::suits(g) && g.n * g.ho * g.wo >= winograd::MIN_PIXELS {
@@ -125,6 +134,14 @@ fn forward(
     let g = geometry(&x, weight_dims, stride, padding);
     let out = match method(&g) {
         Method::Batched => im2col_conv::forward(values(&x), values(&weight), &g, epilogue),
+        Method::WinogradBatched => winograd_batch::forward(
+            values(&x),
+            values(&weight),
+            [g.cout, g.cin],
+            Arrangement::Forward,
+            &g,
+            epilogue,
+        ),
         Method::TiledColumns => tiled_im2col::forward(values(&x), values(&weight), &g, epilogue),
         Method::Shifted => {
             let taps = shifted_conv::taps(values(&weight), weight_dims, Arrangement::Forward);
@@ -164,6 +181,7 @@ fn backward(
         Method::TiledColumns => tiled_im2col::weight_grad(values(&x), values(&grad), &g),
         Method::Shifted => shifted_conv::weight_grad(values(&x), values(&grad), &g),
         Method::Winograd => winograd::weight_grad(values(&x), values(&grad), &g),
+        Method::WinogradBatched => winograd_batch::weight_grad(values(&x), values(&grad), &g),
     };
     let dw = tensor(dw, weight_dims);
     let dx = input_grad.then(|| {
@@ -174,12 +192,23 @@ fn backward(
         let grad_dims = dims4(&grad);
         let gx = Geometry::new(grad_dims, cin, k, 1, k - 1 - padding);
         debug_assert_eq!(gx.cin, cout);
-        let dx = if method(&gx) == Method::Winograd {
-            let u = winograd::kernel(values(&weight), weight_dims, Arrangement::Flipped);
-            winograd::forward(values(&grad), &u, &gx, None)
-        } else {
-            let taps = shifted_conv::taps(values(&weight), weight_dims, Arrangement::Flipped);
-            shifted_conv::forward(values(&grad), &taps, &gx, None)
+        let dx = match method(&gx) {
+            Method::Winograd => {
+                let u = winograd::kernel(values(&weight), weight_dims, Arrangement::Flipped);
+                winograd::forward(values(&grad), &u, &gx, None)
+            }
+            Method::WinogradBatched => winograd_batch::forward(
+                values(&grad),
+                values(&weight),
+                [cout, cin],
+                Arrangement::Flipped,
+                &gx,
+                None,
+            ),
+            _ => {
+                let taps = shifted_conv::taps(values(&weight), weight_dims, Arrangement::Flipped);
+                shifted_conv::forward(values(&grad), &taps, &gx, None)
+            }
         };
         tensor(dx, x_dims)
     });

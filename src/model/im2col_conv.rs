@@ -209,7 +209,11 @@ fn product(
 
 /// `[a, b, p]` -> `[b, a, p]`: the batch and channel axes swapped, `p` values kept together,
 /// with `epilogue` applied per index along `a` when given.
-fn swap_outer(values: &[f32], [a, b, p]: [usize; 3], epilogue: Option<&ChannelAffine>) -> Vec<f32> {
+pub(super) fn swap_outer(
+    values: &[f32],
+    [a, b, p]: [usize; 3],
+    epilogue: Option<&ChannelAffine>,
+) -> Vec<f32> {
     let mut out = vec![0f32; values.len()];
     out.par_chunks_mut(p).enumerate().for_each(|(ba, dst)| {
         let (bi, ai) = (ba / a, ba % a);

@@ -24,6 +24,7 @@ pub mod strided_gemm;
 pub mod tiled_im2col;
 pub mod weights;
 pub mod winograd;
+pub mod winograd_batch;
 
 pub use error::ModelError;
 pub use network::{Cucn, CucnConfig, Prediction, TrainOutput};

@@ -26,6 +26,7 @@ use rayon::prelude::*;
 use super::channel_affine::ChannelAffine;
 use super::shifted_conv::{Arrangement, Geometry, MIN_TILES, assemble, sum_over_images, taps};
 use super::strided_gemm::{Strides, product};
+use super::winograd_batch::kernel_gradient;
 
 thread_local! {
     /// Each worker's buffers, kept between chunks and calls (fresh ones of ~0.5 MiB cost page
@@ -36,7 +37,7 @@ thread_local! {
 }
 
 /// Positions of the 4 x 4 transforms.
-const POSITIONS: usize = 16;
+pub(super) const POSITIONS: usize = 16;
 
 /// `G`'s rows: `U = G g Gᵀ` (the kernel transform).
 const G: [[f32; 3]; 4] = [
@@ -207,43 +208,26 @@ fn weight_grad_in_chunks(x: &[f32], dy: &[f32], g: &Geometry, tile_rows: usize) 
             }
         })
     });
-    // dW = Gᵀ D G per (co, ci), in parallel over output channels.
-    let mut dw = vec![0f32; pairs * 9];
-    dw.par_chunks_mut(g.cin * 9)
-        .enumerate()
-        .for_each(|(co, dst)| {
-            for (ci, kernel) in dst.chunks_exact_mut(9).enumerate() {
-                let d = |xi: usize| sums[xi * pairs + co * g.cin + ci];
-                for i in 0..3 {
-                    // Row `i` of `Gᵀ D` (four columns), then times `G`.
-                    let row: [f32; 4] =
-                        std::array::from_fn(|b| (0..4).map(|a| G[a][i] * d(4 * a + b)).sum());
-                    for j in 0..3 {
-                        kernel[i * 3 + j] = (0..4).map(|b| row[b] * G[b][j]).sum();
-                    }
-                }
-            }
-        });
-    dw
+    kernel_gradient(&sums, [g.cout, g.cin])
 }
 
 /// Values per vector of the transforms: one AVX-512 register. Rows are processed in whole
 /// blocks of lanes (the rows of a 28 x 28 map are 14 tiles long: as loops over slices they ran
 /// in the compiler's scalar remainder); the lanes past a row's end compute values that land
 /// where later blocks write theirs, or in the slabs' padding.
-const LANES: usize = 16;
+pub(super) const LANES: usize = 16;
 
-type Lanes = [f32; LANES];
+pub(super) type Lanes = [f32; LANES];
 
 /// `LANES` values from `at`.
 #[inline(always)]
-fn load(src: &[f32], at: usize) -> Lanes {
+pub(super) fn load(src: &[f32], at: usize) -> Lanes {
     src[at..at + LANES].try_into().expect("a block of lanes")
 }
 
 /// `x + y` lane by lane.
 #[inline(always)]
-fn add(x: &Lanes, y: &Lanes) -> Lanes {
+pub(super) fn add(x: &Lanes, y: &Lanes) -> Lanes {
     let mut out = [0f32; LANES];
     for i in 0..LANES {
         out[i] = x[i] + y[i];
@@ -253,7 +237,7 @@ fn add(x: &Lanes, y: &Lanes) -> Lanes {
 
 /// `x - y` lane by lane.
 #[inline(always)]
-fn sub(x: &Lanes, y: &Lanes) -> Lanes {
+pub(super) fn sub(x: &Lanes, y: &Lanes) -> Lanes {
     let mut out = [0f32; LANES];
     for i in 0..LANES {
         out[i] = x[i] - y[i];
