@@ -3,6 +3,8 @@
 //!   32 (forward, input gradient, weight gradient; the largest difference between the two is
 //!   printed, as a check), and for size-keeping 3x3 kernels Winograd's algorithm, which `cpu_conv`
 //!   takes for them at this batch;
+//! - on the small maps of `layer3`/`layer4`, the one im2col product over the batch against
+//!   Winograd's algorithm over the batch (`cpu_conv`'s choice there at this batch);
 //! - forward and backward of each stage of the network (stem pieces, each block and its parts)
 //!   at batch 32 under autodiff, as a training step runs them.
 //!
@@ -19,7 +21,7 @@ use cucn::model::CucnConfig;
 use cucn::model::conv::conv2d;
 use cucn::model::cpu_max_pool::max_pool2d;
 use cucn::model::shifted_conv::{Arrangement, Geometry, forward, taps, weight_grad};
-use cucn::model::{tiled_im2col, winograd};
+use cucn::model::{im2col_conv, tiled_im2col, winograd, winograd_batch};
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -162,6 +164,45 @@ fn convolutions(size: usize) {
     }
 }
 
+/// The small maps' size-keeping 3x3 convolutions (`layer3`/`layer4`: 7 x 7 and 4 x 4 at 112 px):
+/// the one im2col product over the batch against Winograd's over the batch, which `cpu_conv`
+/// takes for them at this batch (see `winograd_batch::MIN_COLUMNS`).
+fn small_maps(size: usize) {
+    println!(
+        "small maps, 3x3 stride 1, batch 32, ms (im2col -> Winograd over the batch), largest difference"
+    );
+    let layer3 = size.div_ceil(16);
+    for (channels, side) in [(256, layer3), (512, layer3.div_ceil(2))] {
+        let n = 32;
+        let x = pattern(n * channels * side * side, 7919);
+        let w: Vec<f32> = pattern(channels * channels * 9, 104_729)
+            .iter()
+            .map(|v| v * 0.1)
+            .collect();
+        let g = Geometry::new([n, channels, side, side], channels, 3, 1, 1);
+        let dy = pattern(n * channels * side * side, 31);
+        let pair = [channels, channels];
+        let (im2col_fwd, reference) = time(7, || im2col_conv::forward(&x, &w, &g, None));
+        let (im2col_bwd, (reference_dx, reference_dw)) =
+            time(7, || im2col_conv::backward(&x, &w, &dy, &g, true));
+        let reference_dx = reference_dx.expect("the input gradient");
+        let (fwd, ours) = time(7, || {
+            winograd_batch::forward(&x, &w, pair, Arrangement::Forward, &g, None)
+        });
+        let (dx_ms, dx) = time(7, || {
+            winograd_batch::forward(&dy, &w, pair, Arrangement::Flipped, &g, None)
+        });
+        let (dw_ms, dw) = time(7, || winograd_batch::weight_grad(&x, &dy, &g));
+        println!(
+            "{channels:3} ch, {side} px: forward {im2col_fwd:6.1} -> {fwd:6.1} ({:.0e}) | input + weight \
+             grad {im2col_bwd:6.1} -> {dx_ms:6.1} + {dw_ms:6.1} ({:.0e}, {:.0e})",
+            max_diff(&reference, &ours),
+            max_diff(&reference_dx, &dx),
+            max_diff(&reference_dw, &dw),
+        );
+    }
+}
+
 /// Forward and backward milliseconds of `f` on `x` (a fresh leaf each run), and its output.
 fn stage(name: &str, x: &Tensor<4>, f: impl Fn(Tensor<4>) -> Tensor<4>) -> Tensor<4> {
     let (mut forward_ms, mut backward_ms) = (Vec::new(), Vec::new());
@@ -232,5 +273,6 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(112);
     convolutions(size);
+    small_maps(size);
     layers(size);
 }

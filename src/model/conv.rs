@@ -93,7 +93,8 @@ mod tests {
         (1, 1, 0, 5, 3),
         (3, 1, 1, 7, 4),
         // Outputs of 50 pixels or more: shifted products (`shifted_conv`), and for size-keeping
-        // 3x3 kernels over 1024 output pixels in the batch of 3, Winograd's (`winograd`).
+        // 3x3 kernels over `winograd::MIN_PIXELS` output pixels in the batch (3 images of
+        // 19 x 19), Winograd's (`winograd`).
         (3, 1, 1, 9, 3),
         (3, 1, 1, 19, 3),
         (3, 2, 1, 17, 3),
@@ -107,8 +108,10 @@ mod tests {
         (1, 2, 0, 16, 3),
     ];
 
-    // The batch of 4 on 7 x 7 maps (16 tiles each) reaches `winograd_batch`'s threshold.
+    // The batch of 4 on 7 x 7 maps (16 tiles each) reaches `winograd_batch`'s threshold, and 3
+    // images of 19 x 19 `winograd`'s.
     const _: () = assert!(4 * 16 >= crate::model::winograd_batch::MIN_COLUMNS);
+    const _: () = assert!(3 * 19 * 19 >= crate::model::winograd::MIN_PIXELS);
 
     /// Input channels: few and many (see `tiled_im2col::suits`; the convolutions have 16 output
     /// channels), so that the large maps of [`SHAPES`] go through both of their methods.
