@@ -3,8 +3,8 @@
 //! [`winograd`] for size-keeping 3x3 kernels over [`winograd::MIN_PIXELS`] output pixels in the
 //! batch: forward, input and weight gradients), below it [`winograd_batch`] for size-keeping 3x3
 //! kernels over [`winograd_batch::MIN_COLUMNS`] tiles in the batch, [`im2col_conv`] (one product
-//! over the whole batch) otherwise. At inference a following BatchNorm (and ReLU) can be applied as the output is
-//! written ([`conv2d_affine_cpu`]).
+//! over the whole batch) otherwise. At inference a following BatchNorm (and ReLU) can be applied
+//! as the output is written ([`conv2d_affine_cpu`]).
 //!
 //! `flex`'s convolution converts the batch to NHWC on one thread, builds im2col tiles and
 //! scatters each tile's result back; its weight gradient is a convolution whose kernel is the

@@ -227,7 +227,7 @@ pub(super) fn load(src: &[f32], at: usize) -> Lanes {
 
 /// `x + y` lane by lane.
 #[inline(always)]
-pub(super) fn add(x: &Lanes, y: &Lanes) -> Lanes {
+fn add(x: &Lanes, y: &Lanes) -> Lanes {
     let mut out = [0f32; LANES];
     for i in 0..LANES {
         out[i] = x[i] + y[i];
@@ -237,7 +237,7 @@ pub(super) fn add(x: &Lanes, y: &Lanes) -> Lanes {
 
 /// `x - y` lane by lane.
 #[inline(always)]
-pub(super) fn sub(x: &Lanes, y: &Lanes) -> Lanes {
+fn sub(x: &Lanes, y: &Lanes) -> Lanes {
     let mut out = [0f32; LANES];
     for i in 0..LANES {
         out[i] = x[i] - y[i];

@@ -11,8 +11,7 @@
 //! transforms run on blocks of [`LANES`] images, one per vector lane.
 //!
 //! The input gradient is the same convolution of the output gradient with the flipped,
-//! transposed kernel, whose transform is a permutation of the forward one: with `J` the
-//! reversal, `G J = P G` where `P` swaps rows 0 and 3, so `G (J g J) Gᵀ = P (G g Gᵀ) Pᵀ`. The
+//! transposed kernel (transformed from a transposed copy of the weight, see `kernel`). The
 //! weight gradient is F(3x3, 2x2) as in [`super::winograd::weight_grad`], its sum over tiles one
 //! product per position, `D_ξ [C_out, C_in] = Ŷ_ξ [C_out, columns] x V_ξᵀ`.
 
@@ -151,8 +150,8 @@ fn g_rows([g0, g1, g2]: [f32; 3]) -> [f32; 4] {
 /// `Gᵀ`'s combinations: `d0 + (d1 + d2) / 2`, `(d1 - d2) / 2`, `(d1 + d2) / 2 + d3`.
 #[inline(always)]
 fn g_t_rows([d0, d1, d2, d3]: [f32; 4]) -> [f32; 3] {
-    let (inner, outer) = (0.5 * (d1 + d2), 0.5 * (d1 - d2));
-    [d0 + inner, outer, inner + d3]
+    let (half_sum, half_difference) = (0.5 * (d1 + d2), 0.5 * (d1 - d2));
+    [d0 + half_sum, half_difference, half_sum + d3]
 }
 
 /// `Bᵀ`'s combinations: `d0 - d2`, `d1 + d2`, `d2 - d1`, `d1 - d3`.
