@@ -437,13 +437,14 @@ fn output_transform(m: &[f32], cout: usize, tw: usize, tiles_down: usize, rows: 
     out
 }
 
+/// The Winograd tests' helpers, shared with [`super::winograd_batch`]'s.
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::model::shifted_conv;
 
     /// Deterministic values in [-1, 1).
-    fn pattern(len: usize, step: usize) -> Vec<f32> {
+    pub(in crate::model) fn pattern(len: usize, step: usize) -> Vec<f32> {
         (0..len)
             .map(|i| (i * step % 1000) as f32 / 500.0 - 1.0)
             .collect()
@@ -451,9 +452,9 @@ mod tests {
 
     /// f32 sums of up to 9 cin terms in another order, through transforms that add up to nine
     /// values: a few ulps of the sums' magnitude (~cin).
-    const TOLERANCE: f32 = 2e-5;
+    pub(in crate::model) const TOLERANCE: f32 = 2e-5;
 
-    fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
+    pub(in crate::model) fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
         a.iter()
             .zip(b)
             .map(|(a, b)| (a - b).abs())

@@ -508,24 +508,7 @@ pub fn weight_grad(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
 mod tests {
     use super::*;
     use crate::model::shifted_conv::{self, taps};
-
-    /// Deterministic values in [-1, 1).
-    fn pattern(len: usize, step: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| (i * step % 1000) as f32 / 500.0 - 1.0)
-            .collect()
-    }
-
-    /// f32 sums of up to 9 cin terms in another order, through transforms that add up to nine
-    /// values: a few ulps of the sums' magnitude (~cin).
-    const TOLERANCE: f32 = 2e-5;
-
-    fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
-        a.iter()
-            .zip(b)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max)
-    }
+    use crate::model::winograd::tests::{TOLERANCE, largest_difference, pattern};
 
     #[test]
     fn batched_winograd_equals_the_shifted_products_for_every_gradient() {
